@@ -1,0 +1,167 @@
+"""Multi-optimizer training: models that declare phases, one train step for every backend."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import keras
+
+from lrep_zoo.training import backend_ops
+
+
+@dataclasses.dataclass
+class Phase:
+    """One player of a multi-optimizer training step.
+
+    Args:
+        name: Phase name; its optimizer is `optimizers[name]` in `compile` and its
+            loss is logged as `f"{name}_loss"`.
+        loss_fn: `loss_fn(data, training) -> (loss, logs)`, written with `keras.ops`
+            and the model's layers. `logs` maps extra scalar names (declared in
+            `logs`) to values.
+        variables: The trainable variables this phase's optimizer updates.
+        logs: Names of the extra scalars `loss_fn` returns.
+        steps: How many updates per train step (e.g. `n_critic`); the same batch
+            is used each time (draw fresh noise inside `loss_fn`).
+    """
+
+    name: str
+    loss_fn: Callable
+    variables: Sequence
+    logs: Sequence[str] = ()
+    steps: int = 1
+
+
+class MultiPhaseModel(keras.Model):
+    """Base class for models trained by several optimizers (GANs, adversarial heads).
+
+    Subclasses build their sub-networks in `__init__` and implement `phases()`.
+    `compile(optimizer={"d": ..., "g": ...})` gives each phase its optimizer; they
+    are wrapped in one `keras.optimizers.MultiOptimizer` so that every backend's
+    `fit` carries their state (the JAX trainer only threads `model.optimizer`).
+    `train_step` runs the phases in order with the backend's autodiff
+    (`lrep_zoo.training.backend_ops`); model code never imports a backend.
+
+    Example:
+
+    ```python
+    class TinyGAN(MultiPhaseModel):
+        def phases(self):
+            return [
+                Phase("d", self.d_loss, self.critic.trainable_variables),
+                Phase("g", self.g_loss, self.generator.trainable_variables),
+            ]
+
+    gan = TinyGAN()
+    gan.compile(optimizer={"d": keras.optimizers.Adam(1e-3),
+                           "g": keras.optimizers.Adam(1e-3)}, jit_compile=True)
+    gan.fit(points, epochs=1)
+    ```
+    """
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError(f"{type(self).__name__} must implement `phases()`.")
+
+    def compile(self, optimizer=None, **kwargs):
+        """Configures training.
+
+        Args:
+            optimizer: A dict mapping each phase name to its optimizer, or one
+                optimizer (or name) whose config is cloned for every phase.
+            **kwargs: Passed to `keras.Model.compile` (e.g. `jit_compile`,
+                `steps_per_execution`). `loss` and `metrics` are not used:
+                losses come from the phases.
+        """
+        phases = self.phases()
+        names = [p.name for p in phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Phase names must be unique, got {names}.")
+        optimizers = _phase_optimizers(optimizer, names)
+        owner = {}
+        optimizer_map = {}
+        for phase in phases:
+            if not phase.variables:
+                raise ValueError(f"Phase {phase.name!r} has no variables to train.")
+            for v in phase.variables:
+                if v.path in owner:
+                    raise ValueError(
+                        f"Variable {v.path} is trained by phases {owner[v.path]!r} "
+                        f"and {phase.name!r}; each variable must have one optimizer."
+                    )
+                owner[v.path] = phase.name
+                optimizer_map[v.path] = optimizers[phase.name]
+        self._phase_optimizers = optimizers
+        super().compile(
+            optimizer=keras.optimizers.MultiOptimizer(
+                keras.optimizers.OptimizerMap(optimizers[names[0]], optimizer_map)
+            ),
+            **kwargs,
+        )
+        # Built here (not lazily in fit) so every backend sees the slots up front.
+        self.optimizer.build(self.trainable_variables)
+        self._phase_trackers = {}
+        for phase in phases:
+            for key in (f"{phase.name}_loss", *phase.logs):
+                if key not in self._phase_trackers:
+                    self._phase_trackers[key] = keras.metrics.Mean(name=key)
+        # Tracked as a list so `metrics` (and JAX's metrics state) include them.
+        self._phase_tracker_list = list(self._phase_trackers.values())
+        self.built = True
+
+    def get_compile_config(self):
+        # Phase optimizers are restored by calling `compile` again after loading.
+        return None
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "_phase_tracker_list", []))
+
+    def train_step(self, *args):
+        return backend_ops.run_step(self, args, training=True)
+
+    def test_step(self, *args):
+        return backend_ops.run_step(self, args, training=False)
+
+    def run_phases(self, data, training: bool = True) -> dict:
+        """The step body, shared by every backend. Returns the logs."""
+        for phase in self.phases():
+            optimizer = self._phase_optimizers[phase.name]
+            for _ in range(phase.steps if training else 1):
+                if training:
+                    (loss, logs), grads = backend_ops.value_and_grad(
+                        lambda: phase.loss_fn(data, training=True), phase.variables
+                    )
+                    backend_ops.apply_gradients(optimizer, grads, phase.variables)
+                else:
+                    loss, logs = phase.loss_fn(data, training=False)
+            unknown = set(logs) - set(phase.logs)
+            if unknown:
+                raise ValueError(
+                    f"Phase {phase.name!r} returned undeclared logs {sorted(unknown)}; "
+                    f"declare them in Phase(logs=...)."
+                )
+            self._phase_trackers[f"{phase.name}_loss"].update_state(loss)
+            for key, value in logs.items():
+                self._phase_trackers[key].update_state(value)
+        if training:
+            self.optimizer.iterations.assign_add(1)
+        return {key: t.result() for key, t in self._phase_trackers.items()}
+
+
+def _phase_optimizers(optimizer, names):
+    if isinstance(optimizer, dict):
+        missing = set(names) - set(optimizer)
+        extra = set(optimizer) - set(names)
+        if missing or extra:
+            raise ValueError(
+                f"`optimizer` must have one entry per phase {names}; "
+                f"missing {sorted(missing)}, unknown {sorted(extra)}."
+            )
+        return {n: keras.optimizers.get(optimizer[n]) for n in names}
+    base = keras.optimizers.get(optimizer or "adam")
+    config = base.get_config()
+    return {
+        n: base.__class__.from_config({**config, "name": f"{n}_{config['name']}"})
+        for n in names
+    }

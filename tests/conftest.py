@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests run offline; real images come from ../shared/data when present."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _shared_data_dir():
+    env = os.environ.get("LREP_ZOO_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """Folder laid out like ../shared/data (mnist/, cifar10/, yaleb_cropped/)."""
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(
+            f"real data not found at {path}: set LREP_ZOO_DATA_DIR to a folder with "
+            "mnist/, cifar10/ and yaleb_cropped/ npz files (see shared/data/*/PROVENANCE.md)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    import keras
+
+    return keras.backend.backend()
