@@ -1,0 +1,42 @@
+"""Input corruption layers for denoising auto-encoders."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class MaskingNoise(keras.layers.Layer):
+    """Sets a random fraction `rate` of the input values to zero (Vincent et al. 2008).
+
+    Unlike `Dropout`, the kept values are not rescaled: this is corruption, not
+    regularisation. Active only when `training=True`.
+
+    Example:
+
+    ```python
+    noisy = MaskingNoise(0.3)(images, training=True)
+    ```
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"MaskingNoise rate must be in [0, 1), got {rate}.")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        keep = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator) >= self.rate
+        return ops.where(keep, inputs, ops.zeros_like(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

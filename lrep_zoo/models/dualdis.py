@@ -1,0 +1,387 @@
+"""DualDis: dual-branch disentangling with adversarial learning (Robert, Thome, Cord 2019).
+
+An image x is encoded into two codes, h_y (the class / identity domain) and h_z
+(the attribute domain, e.g. lighting); a decoder rebuilds x from both. Linear heads
+W_y(h_y) -> y and W_z(h_z) -> z make each code carry (linearly) its own information;
+adversarial heads C_y(h_z) -> y and C_z(h_y) -> z, trained on their own optimizer,
+measure the information that leaked into the wrong code, and the encoder is trained
+to fool them.
+
+    L_main = l_r MSE(x, x_hat) + l_y CE(y, W_y h_y) + l_z CE(z, W_z h_z)
+             + l_adv_y A_y(y, C_y(h_z)) + l_adv_z A_z(z, C_z(h_y)) + l_o L_orth
+    L_disc = CE(y, C_y(sg h_z)) + CE(z, C_z(sg h_y))          (C_y, C_z only)
+
+z is ONE categorical label here (Yale-B's 14 lighting classes), so W_z and C_z are
+softmax classifiers. The adversarial terms A are chosen by name:
+
+| name         | A(t, p) (p = softmax of the adversary, t the true class)          |
+|--------------|-------------------------------------------------------------------|
+| `neg_ce`     | `log p_t` = -CE: the paper's y term (unbounded below)             |
+| `complement` | `-log(1 - p_t)`: the categorical analogue of the paper's          |
+|              | BCE(1 - z, C_z(h_y)) term, restricted to the true class (bounded) |
+| `uniform`    | `CE(uniform, p)`: push the adversary to maximum entropy           |
+
+Defaults: `neg_ce` for y (paper) and `complement` for z. `complement` is the exact
+softmax counterpart of the paper's z term (BCE against the flipped label, on the
+true class), and unlike `neg_ce` its gradient vanishes once the adversary is fooled,
+so the 14-class game stays stable; `uniform` only drives the adversary to the prior,
+which caps the paper-protocol z error at the majority-class error (~70 %).
+
+L_orth = sum over i < j of |<w_i, w_j>| for the normalised class directions of W_z.
+
+Labels are `(y, z)` or `{"y": y, "z": z}`; z < 0 marks a missing attribute label
+(semi-supervised variant): those rows are left out of the z terms.
+
+The model takes raw images (uint8 or float in 0..255, `image_shape`), rescales them
+to [0, 1] and resizes them to `input_size` inside; `decode` returns images at that
+size, in [0, 1].
+
+Baselines of the paper by config (`DualDis.variant`):
+- `"dualdis"`: the full model.
+- `"multitask"`: multi-task classification + reconstruction, no adversarial terms
+  (C_y and C_z are still trained, on frozen codes, to measure disentangling).
+- `"adv_y"`: adversary on y only (Hadad et al. 2018).
+
+Example:
+
+```python
+model = DualDis(image_shape=(192, 168, 1))
+model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
+                         "disc": keras.optimizers.Adam(1e-3)})
+model.fit(images, (identity, lighting), batch_size=64, epochs=400)
+h_y, h_z = model.encode(images[:8])
+brighter_left = model.edit(images[:8], attribute=4, eps=2.0)
+```
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers, ops
+
+from lrep_zoo.nets import dualdis as nets
+from lrep_zoo.training import MultiPhaseModel, Phase
+
+ADVERSARIAL_LOSSES = ("neg_ce", "complement", "uniform")
+
+VARIANTS = {
+    "dualdis": {},
+    "multitask": {"adversarial_weight_y": 0.0, "adversarial_weight_z": 0.0},
+    "adv_y": {"adversarial_weight_z": 0.0},
+}
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class DualDis(MultiPhaseModel):
+    """DualDis two-branch auto-encoder with linear and adversarial heads.
+
+    Args:
+        image_shape: Shape of the raw input images (H, W, C), values in 0..255.
+        num_classes_y: Classes of y (identity). 38 for Yale-B.
+        num_classes_z: Classes of z (attribute). 14 for Yale-B lighting.
+        latent_dim: Size of h_y and of h_z.
+        input_size: Side of the square image the network sees (64, as in the paper).
+        reconstruction_weight: l_r.
+        classification_weight_y: l_y.
+        classification_weight_z: l_z.
+        adversarial_weight_y: l_adv_y (0 disables the term).
+        adversarial_weight_z: l_adv_z (0 disables the term).
+        orthogonality_weight: l_o.
+        adversarial_loss_y: One of `ADVERSARIAL_LOSSES` for the y term.
+        adversarial_loss_z: One of `ADVERSARIAL_LOSSES` for the z term.
+        adversary_hidden: Hidden units of C_y and C_z.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (192, 168, 1),
+        num_classes_y: int = 38,
+        num_classes_z: int = 14,
+        latent_dim: int = 80,
+        input_size: int = 64,
+        reconstruction_weight: float = 1.0,
+        classification_weight_y: float = 1.0,
+        classification_weight_z: float = 1.0,
+        adversarial_weight_y: float = 0.08,
+        adversarial_weight_z: float = 0.08,
+        orthogonality_weight: float = 1e-6,
+        adversarial_loss_y: str = "neg_ce",
+        adversarial_loss_z: str = "complement",
+        adversary_hidden: Sequence[int] = (80,),
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "dualdis")
+        super().__init__(**kwargs)
+        for which, value in (("y", adversarial_loss_y), ("z", adversarial_loss_z)):
+            if value not in ADVERSARIAL_LOSSES:
+                raise ValueError(
+                    f"adversarial_loss_{which} must be one of {ADVERSARIAL_LOSSES}, got {value!r}."
+                )
+        if int(input_size) != 64:
+            raise ValueError(f"The Yale-B DualDis network needs input_size=64, got {input_size}.")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.num_classes_y = int(num_classes_y)
+        self.num_classes_z = int(num_classes_z)
+        self.latent_dim = int(latent_dim)
+        self.input_size = int(input_size)
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.classification_weight_y = float(classification_weight_y)
+        self.classification_weight_z = float(classification_weight_z)
+        self.adversarial_weight_y = float(adversarial_weight_y)
+        self.adversarial_weight_z = float(adversarial_weight_z)
+        self.orthogonality_weight = float(orthogonality_weight)
+        self.adversarial_loss_y = adversarial_loss_y
+        self.adversarial_loss_z = adversarial_loss_z
+        self.adversary_hidden = tuple(int(u) for u in adversary_hidden)
+
+        channels = self.image_shape[-1]
+        size = self.input_size
+        self.rescale = layers.Rescaling(1.0 / 255.0, name="rescale")
+        self.resize = None
+        if self.image_shape[:2] != (size, size):
+            self.resize = layers.Resizing(size, size, antialias=True, name="resize")
+        self.encoder = nets.shared_encoder((size, size, channels))
+        features = self.encoder.output_shape[1:]
+        self.encoder_y = nets.branch_encoder(features, self.latent_dim, name="encoder_y")
+        self.encoder_z = nets.branch_encoder(features, self.latent_dim, name="encoder_z")
+        self.decoder = nets.decoder(self.latent_dim, self.latent_dim, channels)
+        self.head_y = nets.linear_head(self.latent_dim, self.num_classes_y, name="head_y")
+        self.head_z = nets.linear_head(self.latent_dim, self.num_classes_z, name="head_z")
+        self.adversary_y = nets.mlp_head(
+            self.latent_dim, self.num_classes_y, self.adversary_hidden, name="adversary_y"
+        )
+        self.adversary_z = nets.mlp_head(
+            self.latent_dim, self.num_classes_z, self.adversary_hidden, name="adversary_z"
+        )
+        self.built = True
+
+    @classmethod
+    def variant(cls, name: str, **kwargs) -> "DualDis":
+        """The paper's model (`"dualdis"`) or a baseline (`"multitask"`, `"adv_y"`)."""
+        if name not in VARIANTS:
+            raise ValueError(f"Unknown DualDis variant {name!r}; choose from {sorted(VARIANTS)}.")
+        return cls(**{**VARIANTS[name], **kwargs})
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def main_variables(self) -> list:
+        """Variables of L_main: encoders, decoder and the linear heads."""
+        nets_ = (self.encoder, self.encoder_y, self.encoder_z, self.decoder, self.head_y, self.head_z)
+        return [v for n in nets_ for v in n.trainable_variables]
+
+    @property
+    def adversary_variables(self) -> list:
+        """Variables of L_disc: the adversarial heads C_y and C_z."""
+        return self.adversary_y.trainable_variables + self.adversary_z.trainable_variables
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase(
+                "disc",
+                self.disc_loss,
+                self.adversary_variables,
+                logs=("disc_y", "disc_z", "y_adv_err", "z_adv_err"),
+            ),
+            Phase(
+                "main",
+                self.main_loss,
+                self.main_variables,
+                logs=("rec", "ce_y", "ce_z", "adv_y", "adv_z", "orth", "y_acc", "z_acc"),
+            ),
+        ]
+
+    # ------------------------------------------------------------------ public API
+    def preprocess(self, x):
+        """Raw images (0..255, `image_shape`) -> float images in [0, 1], `input_size`."""
+        x = self.rescale(ops.cast(x, "float32"))
+        if self.resize is not None:
+            x = self.resize(x)
+        return x
+
+    def encode(self, x, training: bool = False):
+        """Raw images -> `(h_y, h_z)`."""
+        return self._encode_preprocessed(self.preprocess(x), training)
+
+    def _encode_preprocessed(self, x, training=False):
+        features = self.encoder(x, training=training)
+        return self.encoder_y(features, training=training), self.encoder_z(features, training=training)
+
+    def decode(self, h_y, h_z, training: bool = False):
+        """`(h_y, h_z)` -> images in [0, 1] of size `input_size`."""
+        return self.decoder([h_y, h_z], training=training)
+
+    def reconstruct(self, x):
+        """Raw images -> D(E(x)), in [0, 1]."""
+        return self.decode(*self.encode(x))
+
+    def classify(self, x) -> dict:
+        """Class probabilities: `y` = W_y(h_y), `z` = W_z(h_z), `y_adv` = C_y(h_z),
+        `z_adv` = C_z(h_y)."""
+        h_y, h_z = self.encode(x)
+        return {
+            "y": ops.softmax(self.head_y(h_y)),
+            "z": ops.softmax(self.head_z(h_z)),
+            "y_adv": ops.softmax(self.adversary_y(h_z)),
+            "z_adv": ops.softmax(self.adversary_z(h_y)),
+        }
+
+    def attribute_directions(self):
+        """W_z's class directions, `(num_classes_z, latent_dim)`."""
+        return ops.transpose(self.head_z.layers[-1].kernel)
+
+    def edit(self, x, attribute, eps=1.0):
+        """D(h_y, h_z + eps * w_{z,attribute}): move the attribute code along the
+        linear classifier's direction for class `attribute` (int or int tensor
+        per image); `eps` is a scalar or one value per image."""
+        h_y, h_z = self.encode(x)
+        directions = self.attribute_directions()
+        attribute = ops.cast(attribute, "int32")
+        w = ops.take(directions, attribute, axis=0)
+        if len(ops.shape(w)) == 1:
+            w = ops.expand_dims(w, 0)
+        eps = ops.cast(eps, h_z.dtype)
+        if len(ops.shape(eps)) == 1:
+            eps = ops.expand_dims(eps, 1)
+        return self.decode(h_y, h_z + eps * w)
+
+    def swap(self, x_identity, x_attribute):
+        """D(h_y(x_identity), h_z(x_attribute)): identity of one image, attribute
+        (lighting) of the other."""
+        h_y, _ = self.encode(x_identity)
+        _, h_z = self.encode(x_attribute)
+        return self.decode(h_y, h_z)
+
+    def call(self, x, training=False):
+        return self.classify(x)
+
+    # ------------------------------------------------------------------ losses
+    def _unpack(self, data):
+        x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(labels, dict):
+            y, z = labels["y"], labels["z"]
+        else:
+            y, z = labels
+        return x, ops.cast(ops.reshape(y, (-1,)), "int32"), ops.cast(ops.reshape(z, (-1,)), "int32")
+
+    def _forward(self, data, training):
+        x, y, z = self._unpack(data)
+        x = self.preprocess(x)
+        h_y, h_z = self._encode_preprocessed(x, training)
+        return x, y, z, h_y, h_z
+
+    def disc_loss(self, data, training=True):
+        _, y, z, h_y, h_z = self._forward(data, training)
+        z_mask, z_safe = _label_mask(z)
+        logits_y = self.adversary_y(ops.stop_gradient(h_z), training=training)
+        logits_z = self.adversary_z(ops.stop_gradient(h_y), training=training)
+        disc_y = ops.mean(_ce(y, logits_y))
+        disc_z = _masked_mean(_ce(z_safe, logits_z), z_mask)
+        logs = {
+            "disc_y": disc_y,
+            "disc_z": disc_z,
+            "y_adv_err": 1.0 - ops.mean(_correct(y, logits_y)),
+            "z_adv_err": 1.0 - _masked_mean(_correct(z_safe, logits_z), z_mask),
+        }
+        return disc_y + disc_z, logs
+
+    def main_loss(self, data, training=True):
+        x, y, z, h_y, h_z = self._forward(data, training)
+        z_mask, z_safe = _label_mask(z)
+        x_hat = self.decode(h_y, h_z, training=training)
+        rec = ops.mean(ops.square(x - x_hat))
+        logits_y = self.head_y(h_y, training=training)
+        logits_z = self.head_z(h_z, training=training)
+        ce_y = ops.mean(_ce(y, logits_y))
+        ce_z = _masked_mean(_ce(z_safe, logits_z), z_mask)
+        adv_y = ops.mean(_adversarial(self.adversarial_loss_y, y, self.adversary_y(h_z)))
+        adv_z = _masked_mean(
+            _adversarial(self.adversarial_loss_z, z_safe, self.adversary_z(h_y)), z_mask
+        )
+        orth = _orthogonality(self.head_z.layers[-1].kernel)
+        loss = (
+            self.reconstruction_weight * rec
+            + self.classification_weight_y * ce_y
+            + self.classification_weight_z * ce_z
+            + self.orthogonality_weight * orth
+        )
+        if self.adversarial_weight_y:
+            loss = loss + self.adversarial_weight_y * adv_y
+        if self.adversarial_weight_z:
+            loss = loss + self.adversarial_weight_z * adv_z
+        logs = {
+            "rec": rec,
+            "ce_y": ce_y,
+            "ce_z": ce_z,
+            "adv_y": adv_y,
+            "adv_z": adv_z,
+            "orth": orth,
+            "y_acc": ops.mean(_correct(y, logits_y)),
+            "z_acc": _masked_mean(_correct(z_safe, logits_z), z_mask),
+        }
+        return loss, logs
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_shape": list(self.image_shape),
+                "num_classes_y": self.num_classes_y,
+                "num_classes_z": self.num_classes_z,
+                "latent_dim": self.latent_dim,
+                "input_size": self.input_size,
+                "reconstruction_weight": self.reconstruction_weight,
+                "classification_weight_y": self.classification_weight_y,
+                "classification_weight_z": self.classification_weight_z,
+                "adversarial_weight_y": self.adversarial_weight_y,
+                "adversarial_weight_z": self.adversarial_weight_z,
+                "orthogonality_weight": self.orthogonality_weight,
+                "adversarial_loss_y": self.adversarial_loss_y,
+                "adversarial_loss_z": self.adversarial_loss_z,
+                "adversary_hidden": list(self.adversary_hidden),
+            }
+        )
+        return config
+
+
+# ---------------------------------------------------------------------- helpers
+def _ce(labels, logits):
+    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+
+def _correct(labels, logits):
+    return ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
+
+
+def _label_mask(labels):
+    mask = ops.cast(labels >= 0, "float32")
+    return mask, ops.where(labels >= 0, labels, ops.zeros_like(labels))
+
+
+def _masked_mean(values, mask):
+    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def _adversarial(kind, labels, logits):
+    """Per-example adversarial term for the encoder (see the module docstring)."""
+    log_p = ops.log_softmax(logits, axis=-1)
+    if kind == "neg_ce":
+        return -_ce(labels, logits)
+    if kind == "uniform":
+        return -ops.mean(log_p, axis=-1)
+    # complement: -log(1 - p_true), computed stably as -log(sum_{k != t} p_k).
+    onehot = ops.one_hot(labels, ops.shape(logits)[-1])
+    masked = ops.where(onehot > 0, ops.full_like(logits, -1e9), logits)
+    return ops.logsumexp(logits, axis=-1) - ops.logsumexp(masked, axis=-1)
+
+
+def _orthogonality(kernel):
+    """Sum over pairs of class directions (kernel columns) of |cosine|."""
+    w = kernel / ops.sqrt(ops.sum(ops.square(kernel), axis=0, keepdims=True) + 1e-12)
+    gram = ops.matmul(ops.transpose(w), w)
+    n = ops.shape(gram)[0]
+    off = gram * (1.0 - ops.eye(n, dtype=gram.dtype))
+    return 0.5 * ops.sum(ops.abs(off))

@@ -1,0 +1,1 @@
+"""Network builders: functional `keras.Model` factories, each shape in one place."""
