@@ -1,0 +1,75 @@
+"""Pretrained models, in the style of `keras.applications`.
+
+Example:
+
+```python
+import lrep_zoo
+dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
+denoised = dae.predict(noisy_digits)
+```
+"""
+
+from __future__ import annotations
+
+import os
+
+from lrep_zoo.applications.registry import (
+    PRESETS,
+    Preset,
+    PresetError,
+    find_preset,
+    get_preset,
+    list_presets,
+    load_preset,
+    load_weights_into,
+    preset_config,
+    resolve_weights,
+)
+
+
+def _application(model: str, weights, default: str, **overrides):
+    """Model `model` with the architecture of a preset and the requested weights.
+
+    `weights` is a preset short name (e.g. "mnist"), None (random initialisation of
+    the `default` preset's architecture) or the path of a `.weights.h5` file.
+    """
+    is_path = weights is not None and (
+        os.path.sep in str(weights) or str(weights).endswith(".h5")
+    )
+    short = default if weights is None or is_path else str(weights)
+    preset = find_preset(model, short)
+    return load_preset(
+        preset.name, weights=weights if is_path else (None if weights is None else "preset"),
+        **overrides,
+    )
+
+
+def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **overrides):
+    """Denoising auto-encoder; `weights="mnist"` loads the pretrained MNIST preset.
+
+    Args:
+        weights: `"mnist"`, `None` (random initialisation) or a `.weights.h5` path.
+        **overrides: Config entries to change (e.g. `noise_level`).
+
+    Example:
+
+    ```python
+    dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
+    codes = dae.encode(images)  # images: (N, 28, 28, 1) float32 in [0, 1]
+    ```
+    """
+    return _application("DenoisingAutoEncoder", weights, "mnist", **overrides)
+
+
+__all__ = [
+    "PRESETS",
+    "DenoisingAutoEncoder",
+    "Preset",
+    "PresetError",
+    "get_preset",
+    "list_presets",
+    "load_preset",
+    "load_weights_into",
+    "preset_config",
+    "resolve_weights",
+]
