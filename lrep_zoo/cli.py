@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", default="preset",
                           help="'preset' (default) or a .weights.h5 path")
     evaluate.add_argument("--output-dir", default=None, help="also write metrics.json here")
+    evaluate.add_argument("--limit", type=int, default=None,
+                          help="score only the first N test images (smoke runs)")
 
     export = sub.add_parser("export", help="export a preset as a SavedModel")
     export.add_argument("preset")
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     preset = get_preset(args.preset)
     if args.command == "evaluate":
         model = load_preset(preset.name, weights=args.weights)
-        metrics = _recipe_module(preset.recipe).evaluate(model, data_dir=args.data_dir)
+        metrics = _recipe_module(preset.recipe).evaluate(
+            model, data_dir=args.data_dir, limit=args.limit)
         print(json.dumps(metrics, indent=2))
         if args.output_dir:
             from lrep_zoo import reporting

@@ -40,10 +40,11 @@ def linear_probe_accuracy(train_codes, y_train, test_codes, y_test, epochs=30, s
     return float(probe.evaluate((test_codes - mean) / std, y_test, verbose=0)[1])
 
 
-def evaluate(model, data_dir=None, seed: int = 0) -> dict:
+def evaluate(model, data_dir=None, seed: int = 0, limit: int | None = None) -> dict:
     """Test-set scores of a trained DAE: reconstruction, denoising, linear probe.
 
-    The probe is trained on the codes of the first 10,000 training images.
+    The probe is trained on the codes of the first 10,000 training images. `limit`
+    keeps only the first `limit` training and test images (smoke runs).
     """
     import keras
 
@@ -52,11 +53,12 @@ def evaluate(model, data_dir=None, seed: int = 0) -> dict:
 
     x, y = data.load_arrays("mnist", "train", data_dir=data_dir)
     x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
-    x = x[:10000].astype("float32") / 255.0
-    x_test = x_test.astype("float32") / 255.0
+    n = min(10000, limit or 10000)
+    x, y = x[:n].astype("float32") / 255.0, y[:n]
+    x_test, y_test = x_test[:limit].astype("float32") / 255.0, y_test[:limit]
     scores = denoising_scores(model, x_test, seed=seed)
     scores["linear_probe_accuracy"] = linear_probe_accuracy(
-        keras.ops.convert_to_numpy(model.encode(x)), y[:10000],
+        keras.ops.convert_to_numpy(model.encode(x)), y,
         keras.ops.convert_to_numpy(model.encode(x_test)), y_test, seed=seed,
     )
     return scores
@@ -72,6 +74,8 @@ def run(
     noise_level=0.3,
     learning_rate=1e-3,
     seed=0,
+    train_images=None,
+    test_images=None,
     verbose=1,
 ) -> dict:
     import keras
@@ -81,7 +85,7 @@ def run(
 
     out = reporting.output_dir(output_dir)
     keras.utils.set_random_seed(seed)
-    x = data.load_arrays("mnist", "train", data_dir=data_dir)[0]
+    x = data.load_arrays("mnist", "train", data_dir=data_dir)[0][:train_images]
     x_test = data.load_arrays("mnist", "test", data_dir=data_dir)[0].astype("float32") / 255.0
     x = x.astype("float32") / 255.0
     x_train, x_val = x[:-2000], x[-2000:]
@@ -112,7 +116,7 @@ def run(
         json.dumps({"model": "DenoisingAutoEncoder", "config": final.get_config()}, indent=2)
     )
 
-    scores = evaluate(final, data_dir=data_dir, seed=seed)
+    scores = evaluate(final, data_dir=data_dir, seed=seed, limit=test_images)
     keras.utils.set_random_seed(seed)
     sample = x_test[:12]
     noisy = keras.ops.convert_to_numpy(final.corrupt(sample))
@@ -148,11 +152,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--noise", default="gaussian", choices=["gaussian", "masking", "none"])
     parser.add_argument("--noise-level", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="use only the first N training images (smoke runs)")
+    parser.add_argument("--test-images", type=int, default=None,
+                        help="score only the first N test images (smoke runs)")
     args = parser.parse_args(argv)
     metrics = run(
         output_dir=args.output_dir, data_dir=args.data_dir, epochs=args.epochs,
         batch_size=args.batch_size, latent_dim=args.latent_dim, noise=args.noise,
-        noise_level=args.noise_level, seed=args.seed,
+        noise_level=args.noise_level, seed=args.seed, train_images=args.train_images,
+        test_images=args.test_images,
     )
     print(json.dumps(metrics["test"], indent=2))
     print(f"Wrote weights, metrics.json and {metrics['grid']} to {args.output_dir}")

@@ -77,7 +77,7 @@ register_preset(
         name="dae_mnist",
         model="DenoisingAutoEncoder",
         weights="mnist",
-        sha256="0000000000000000000000000000000000000000000000000000000000000000",
+        sha256="49092a78b0fbab86eb11245584203e6037a475ed4930924453986cb9866c7167",
         description="Convolutional denoising auto-encoder (Gaussian noise 0.3), MNIST 28x28x1",
         recipe="dae_mnist",
     )
@@ -146,7 +146,7 @@ def resolve_weights(name: str) -> Path:
         candidates.append(Path(env_dir) / name / WEIGHTS_FILE)
     shipped = importlib.resources.files("lrep_zoo.presets") / name / WEIGHTS_FILE
     candidates.append(Path(str(shipped)))
-    cache = Path(keras.config.keras_home()) / "models" / "lrep_zoo" / f"{name}.weights.h5"
+    cache = _cache_root() / "models" / "lrep_zoo" / f"{name}.weights.h5"
     candidates.append(cache)
     for path in candidates:
         if path.is_file():
@@ -160,6 +160,7 @@ def resolve_weights(name: str) -> Path:
             file_hash=preset.sha256,
             hash_algorithm="sha256",
             cache_subdir=str(Path("models") / "lrep_zoo"),
+            cache_dir=str(_cache_root()),
         )
         _verify(preset, Path(downloaded))
         return Path(downloaded)
@@ -167,6 +168,11 @@ def resolve_weights(name: str) -> Path:
         f"No weights file for preset {name!r}. Looked in: {looked}. Put "
         f"{WEIGHTS_FILE} in ${WEIGHTS_DIR_ENV}/{name}/ or reinstall lrep-zoo."
     )
+
+
+def _cache_root() -> Path:
+    """`$KERAS_HOME`, else `~/.keras` (read at call time, unlike Keras' own constant)."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
 
 
 def _verify(preset: Preset, path: Path) -> None:

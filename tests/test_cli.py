@@ -1,0 +1,62 @@
+"""The `lrep-zoo` command, run in-process (and once in a subprocess for --backend)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lrep_zoo.cli import main
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "dae_mnist" in out and "Recipes" in out
+
+
+def test_unknown_recipe_and_preset():
+    with pytest.raises(SystemExit, match="unknown recipe 'nope'"):
+        main(["train", "nope"])
+    from lrep_zoo.applications import PresetError
+
+    with pytest.raises(PresetError, match="Unknown preset"):
+        main(["evaluate", "nope"])
+
+
+def test_train_recipe_writes_outputs(tmp_path, shared_data_dir):
+    out = tmp_path / "run"
+    main(["train", "dae_mnist", "--data-dir", str(shared_data_dir), "--epochs", "1",
+          "--train-images", "2500", "--test-images", "500", "--output-dir", str(out)])
+    for name in ("model.weights.h5", "config.json", "metrics.json", "denoising_grid.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_images"] == 500 and metrics["test"]["denoised_mse"] > 0
+
+
+def test_evaluate_preset(tmp_path, shared_data_dir, capsys):
+    main(["evaluate", "dae_mnist", "--data-dir", str(shared_data_dir), "--limit", "2000",
+          "--output-dir", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["denoised_psnr"] > metrics["noisy_psnr"] + 5
+    assert metrics["linear_probe_accuracy"] > 0.85
+
+
+def test_demo(tmp_path):
+    from lrep_zoo.demo import run_demo
+
+    metrics = run_demo(tmp_path, epochs=1, train_images=512, verbose=0)
+    assert (tmp_path / "demo_denoising.png").is_file()
+    assert (tmp_path / "metrics.json").is_file()
+    assert metrics["test"]["denoised_mse"] > 0
+
+
+def test_backend_flag_sets_keras_backend():
+    pytest.importorskip("jax")
+    code = ("from lrep_zoo.cli import main; main(['--backend', 'jax', 'list']); "
+            "import keras; print(keras.backend.backend())")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "jax"
