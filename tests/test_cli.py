@@ -60,3 +60,11 @@ def test_backend_flag_sets_keras_backend():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "jax"
+
+
+def test_export_preset(tmp_path, capsys):
+    main(["export", "dae_mnist", str(tmp_path / "dae")])
+    assert (tmp_path / "dae" / "1" / "saved_model.pb").is_file()
+    assert "Wrote SavedModel" in capsys.readouterr().out
+    with pytest.raises(FileExistsError):
+        main(["export", "dae_mnist", str(tmp_path / "dae")])
