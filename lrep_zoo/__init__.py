@@ -25,6 +25,7 @@ _SUBMODULES = (
     "metrics",
     "models",
     "nets",
+    "regularizers",
     "training",
     "viz",
 )

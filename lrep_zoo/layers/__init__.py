@@ -1,5 +1,7 @@
 """Keras layers of lrep_zoo."""
 
+from lrep_zoo.layers.binarize import Binarize
 from lrep_zoo.layers.noise import MaskingNoise
+from lrep_zoo.layers.shade import SHADE, EntropyVariance
 
-__all__ = ["MaskingNoise"]
+__all__ = ["SHADE", "Binarize", "EntropyVariance", "MaskingNoise"]

@@ -1,0 +1,61 @@
+"""The lens of Tempered Adversarial Networks (Sajjadi et al., ICML 2018)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class Lens(keras.layers.Layer):
+    """Small residual convolutional net `L(x) = x + f(x)`, the identity at initialisation.
+
+    `f` is `depth` 3x3 ReLU convolutions with `filters` channels followed by a 3x3
+    convolution back to the input channels whose kernel and bias start at zero, so a
+    fresh lens returns its input exactly and learns a distortion from there.
+
+    Args:
+        filters: Channels of the hidden convolutions.
+        depth: Number of hidden convolutions.
+
+    Example:
+
+    ```python
+    lens = Lens(filters=16)
+    distorted = lens(images)  # == images before training
+    ```
+    """
+
+    def __init__(self, filters: int = 16, depth: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.depth = int(depth)
+        self.hidden = [
+            layers.Conv2D(self.filters, 3, padding="same", activation="relu", name=f"conv_{i}")
+            for i in range(self.depth)
+        ]
+        self.out_conv = None
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for conv in self.hidden:
+            conv.build(shape)
+            shape = (*shape[:-1], self.filters)
+        self.out_conv = layers.Conv2D(
+            int(input_shape[-1]), 3, padding="same", kernel_initializer="zeros",
+            bias_initializer="zeros", name="residual",
+        )
+        self.out_conv.build(shape)
+        self.built = True
+
+    def call(self, inputs):
+        x = inputs
+        for conv in self.hidden:
+            x = conv(x)
+        return inputs + self.out_conv(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "depth": self.depth}

@@ -1,0 +1,40 @@
+"""Reparameterisation layer of variational auto-encoders."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class Sampling(keras.layers.Layer):
+    """Draws `z = mean + exp(log_var / 2) * eps`, `eps ~ N(0, I)` (Kingma & Welling 2014).
+
+    The noise comes from the layer's `keras.random.SeedGenerator`, so a seeded layer
+    gives reproducible draws on every backend and works under `jit_compile`.
+
+    Args:
+        seed: Seed of the layer's `SeedGenerator`.
+
+    Example:
+
+    ```python
+    z = Sampling(seed=0)([mean, log_var])
+    ```
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

@@ -1,0 +1,202 @@
+"""Classifiers of the SHADE comparison (MLP, small AlexNet).
+
+Every hidden Dense/Conv layer is built as `linear -> [regulariser] ->
+activation [-> Dropout]`, so that SHADE and the entropy penalty see the
+pre-activations, as in the paper ("applied pre-activation, unit-wise, on all
+layers"). The regulariser is one of `lrep_zoo.regularizers.REGULARIZERS`:
+
+| name            | what is added                                        |
+|-----------------|------------------------------------------------------|
+| `none`          | nothing                                              |
+| `weight_decay`  | `keras.regularizers.L2(weight)` on every kernel      |
+| `entropy`       | `EntropyVariance(weight)` on hidden pre-activations  |
+| `dropout`       | `Dropout(dropout_rate)` after hidden Dense layers    |
+| `shade`         | `SHADE(weight, momentum)` on hidden pre-activations  |
+| `shade_dropout` | both `shade` and `dropout`                           |
+
+Dropout follows the fully connected hidden layers only (as in AlexNet), not
+the convolutions. The output layer is a plain Dense producing logits
+(`from_logits=True` in the loss) unless `output_activation` says otherwise.
+"""
+
+from typing import Optional, Sequence, Tuple
+
+import keras
+
+from lrep_zoo.layers.shade import SHADE
+from lrep_zoo.layers.shade import EntropyVariance
+from lrep_zoo.regularizers import check_regularizer
+
+
+class _Regularization:
+    """What a regulariser name adds to a layer (internal)."""
+
+    def __init__(self, regularizer, weight, dropout_rate, momentum):
+        check_regularizer(regularizer, weight)
+        self.regularizer = regularizer
+        self.weight = weight
+        self.dropout_rate = dropout_rate
+        self.momentum = momentum
+
+    def kernel_regularizer(self):
+        if self.regularizer == "weight_decay":
+            return keras.regularizers.L2(self.weight)
+        return None
+
+    def on_preactivation(self, h, name):
+        if self.regularizer in ("shade", "shade_dropout"):
+            return SHADE(
+                self.weight, momentum=self.momentum, name=f"{name}_shade"
+            )(h)
+        if self.regularizer == "entropy":
+            return EntropyVariance(self.weight, name=f"{name}_entropy")(h)
+        return h
+
+    def after_dense_activation(self, h, name):
+        dropout = self.regularizer in ("dropout", "shade_dropout")
+        if dropout and self.dropout_rate:
+            return keras.layers.Dropout(
+                self.dropout_rate, name=f"{name}_dropout"
+            )(h)
+        return h
+
+
+def _hidden(h, layer, activation, reg, dense):
+    h = layer(h)
+    h = reg.on_preactivation(h, layer.name)
+    h = keras.layers.Activation(activation, name=f"{layer.name}_activation")(h)
+    if dense:
+        h = reg.after_dense_activation(h, layer.name)
+    return h
+
+
+def mlp(
+    input_shape: Tuple[int, ...],
+    num_classes: int,
+    hidden: Sequence[int] = (512, 512, 512),
+    regularizer: str = "none",
+    weight: Optional[float] = None,
+    dropout_rate: float = 0.5,
+    momentum: float = 0.8,
+    activation: str = "relu",
+    output_activation: Optional[str] = None,
+    name: str = "mlp",
+) -> keras.Model:
+    """Multi-layer perceptron with one of the SHADE-table regularisers.
+
+    Inputs of rank > 1 are flattened. The default `hidden=(512, 512, 512)` is
+    the "MLP 3x512" of Zhang et al. 2017, whose CIFAR-10 protocol the SHADE
+    paper follows.
+
+    Args:
+        input_shape: Shape of one sample, e.g. `(28, 28, 3)`.
+        num_classes: Number of output units.
+        hidden: Widths of the hidden layers (named `fc1`, `fc2`, ...).
+        regularizer: One of `lrep_zoo.regularizers.REGULARIZERS`.
+        weight: Coefficient of the regulariser (SHADE `beta`, entropy weight,
+            or L2 coefficient); required for all but `none` and `dropout`.
+        dropout_rate: Dropout rate for `dropout` and `shade_dropout`.
+        momentum: SHADE moving-average coefficient.
+        activation: Hidden activation.
+        output_activation: Activation of the output layer (`None`: logits).
+        name: Model name.
+
+    Example:
+
+    ```python
+    model = mlp((28, 28, 3), 10, regularizer="shade", weight=1e-3)
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    ```
+    """
+    reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    inputs = keras.Input(input_shape, name="image")
+    h = inputs
+    if len(input_shape) > 1:
+        h = keras.layers.Flatten(name="flatten")(h)
+    for i, units in enumerate(hidden, start=1):
+        layer = keras.layers.Dense(
+            units, kernel_regularizer=reg.kernel_regularizer(), name=f"fc{i}"
+        )
+        h = _hidden(h, layer, activation, reg, dense=True)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation=output_activation,
+        kernel_regularizer=reg.kernel_regularizer(),
+        name="predictions",
+    )(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def alexnet(
+    input_shape: Tuple[int, ...] = (28, 28, 3),
+    num_classes: int = 10,
+    filters: Sequence[int] = (64, 64),
+    dense: Sequence[int] = (384, 192),
+    regularizer: str = "none",
+    weight: Optional[float] = None,
+    dropout_rate: float = 0.5,
+    momentum: float = 0.8,
+    output_activation: Optional[str] = None,
+    name: str = "alexnet",
+) -> keras.Model:
+    """Small AlexNet-style ConvNet (Zhang et al. 2017) with a regulariser.
+
+    `len(filters)` blocks of `conv 5x5 ("same") -> [regulariser] -> ReLU ->
+    max-pool 3x3 stride 2`, then `Flatten`, the Dense hidden layers `dense`
+    (`fc1`, `fc2`: 384 and 192 units, ReLU) and the output layer. The local
+    response normalisation of the original is left out (Keras has no such
+    layer; it is commonly dropped). Channels-last inputs.
+
+    Args:
+        input_shape: Shape of one image (28x28 crops of CIFAR-10 by default).
+        num_classes: Number of output units.
+        filters: Filters of the conv blocks (named `conv1`, `conv2`, ...).
+        dense: Widths of the fully connected hidden layers.
+        regularizer: One of `lrep_zoo.regularizers.REGULARIZERS`.
+        weight: Coefficient of the regulariser (see `mlp`).
+        dropout_rate: Dropout rate after the hidden Dense layers.
+        momentum: SHADE moving-average coefficient.
+        output_activation: Activation of the output layer (`None`: logits).
+        name: Model name.
+
+    Example:
+
+    ```python
+    model = alexnet((28, 28, 3), 10, regularizer="shade_dropout", weight=1e-4)
+    ```
+    """
+    reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    inputs = keras.Input(input_shape, name="image")
+    h = inputs
+    for i, f in enumerate(filters, start=1):
+        layer = keras.layers.Conv2D(
+            f,
+            5,
+            padding="same",
+            kernel_regularizer=reg.kernel_regularizer(),
+            name=f"conv{i}",
+        )
+        h = _hidden(h, layer, "relu", reg, dense=False)
+        h = keras.layers.MaxPooling2D(
+            3, strides=2, padding="same", name=f"pool{i}"
+        )(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    for i, units in enumerate(dense, start=1):
+        layer = keras.layers.Dense(
+            units, kernel_regularizer=reg.kernel_regularizer(), name=f"fc{i}"
+        )
+        h = _hidden(h, layer, "relu", reg, dense=True)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation=output_activation,
+        kernel_regularizer=reg.kernel_regularizer(),
+        name="predictions",
+    )(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+__all__ = ["alexnet", "mlp"]
