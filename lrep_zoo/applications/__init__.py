@@ -61,7 +61,35 @@ def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **override
     return _application("DenoisingAutoEncoder", weights, "mnist", **overrides)
 
 
+def VAE(weights: str | os.PathLike | None = "mnist", **overrides):
+    """Variational auto-encoder; `weights="mnist"` loads the pretrained MNIST preset.
+
+    Example:
+
+    ```python
+    vae = lrep_zoo.applications.VAE(weights="mnist")
+    images = vae.sample(16, seed=0)
+    ```
+    """
+    return _application("VAE", weights, "mnist", **overrides)
+
+
+def GAN(weights: str | os.PathLike | None = "mnist", **overrides):
+    """Non-saturating GAN; `weights="mnist"` loads the pretrained MNIST preset.
+
+    Example:
+
+    ```python
+    gan = lrep_zoo.applications.GAN(weights="mnist")
+    images = gan.sample(16, seed=0)
+    ```
+    """
+    return _application("GAN", weights, "mnist", **overrides)
+
+
 __all__ = [
+    "GAN",
+    "VAE",
     "PRESETS",
     "DenoisingAutoEncoder",
     "Preset",

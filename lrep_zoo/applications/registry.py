@@ -83,6 +83,27 @@ register_preset(
     )
 )
 
+register_preset(
+    Preset(
+        name="vae_mnist",
+        model="VAE",
+        weights="mnist",
+        sha256="a9f9cb795515effc519a23243591b2c70748de8d1bb14e6b20ea9389997aae00",
+        description="Convolutional VAE (Bernoulli decoder, 16-d latent), MNIST 28x28x1",
+        recipe="generative_mnist",
+    )
+)
+register_preset(
+    Preset(
+        name="gan_mnist",
+        model="GAN",
+        weights="mnist",
+        sha256="36fc2e2f8cf89dd3a6a3ad3729d579c96abc747de2abb5c914b2b6a4ef091a03",
+        description="Non-saturating DCGAN-style GAN (32-d latent), MNIST 28x28x1",
+        recipe="generative_mnist",
+    )
+)
+
 
 def list_presets() -> list[str]:
     """Names of all registered presets.

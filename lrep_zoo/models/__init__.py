@@ -1,5 +1,8 @@
 """Models: `keras.Model` subclasses, one module per method."""
 
 from lrep_zoo.models.autoencoder import DenoisingAutoEncoder
+from lrep_zoo.models.gan import GAN
+from lrep_zoo.models.tempered_gan import TemperedGAN
+from lrep_zoo.models.vae import VAE
 
-__all__ = ["DenoisingAutoEncoder"]
+__all__ = ["GAN", "VAE", "DenoisingAutoEncoder", "TemperedGAN"]

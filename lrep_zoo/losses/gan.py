@@ -1,0 +1,88 @@
+"""GAN objectives and gradient penalties, written with `keras.ops` only.
+
+All functions take discriminator *logits* (critic values for the Wasserstein
+objectives) and return scalars to minimise.
+
+| objective          | discriminator / critic loss                  | generator loss          |
+|--------------------|----------------------------------------------|-------------------------|
+| `"minimax"`        | `-log D(x) - log(1 - D(G(z)))`               | `log(1 - D(G(z)))`      |
+| `"non_saturating"` | same                                         | `-log D(G(z))`          |
+| `"wgan"`           | `f(G(z)) - f(x)` (weights clipped)           | `-f(G(z))`              |
+| `"wgan_gp"`        | `f(G(z)) - f(x) + w * (||grad f(x_hat)|| - 1)^2` | `-f(G(z))`          |
+| `"r1"`             | non-saturating `+ gamma / 2 * ||grad D(x)||^2`   | `-log D(G(z))`      |
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+OBJECTIVES = ("minimax", "non_saturating", "wgan", "wgan_gp", "r1")
+WASSERSTEIN = ("wgan", "wgan_gp")
+
+
+def check_objective(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"Unknown GAN objective {objective!r}; expected one of {OBJECTIVES}.")
+    return objective
+
+
+def discriminator_loss(real_logits, fake_logits, objective: str = "non_saturating"):
+    """Loss the discriminator (critic) minimises, without gradient penalty.
+
+    Example:
+
+    ```python
+    loss = discriminator_loss(d(real), d(fake), "non_saturating")
+    ```
+    """
+    check_objective(objective)
+    if objective in WASSERSTEIN:
+        return ops.mean(fake_logits) - ops.mean(real_logits)
+    # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
+    return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+
+
+def generator_loss(fake_logits, objective: str = "non_saturating"):
+    """Loss the generator minimises.
+
+    `"minimax"` is Goodfellow's original `E[log(1 - D(G(z)))]` (saturates when D
+    wins); `"non_saturating"` and `"r1"` use `-E[log D(G(z))]`.
+
+    Example:
+
+    ```python
+    loss = generator_loss(d(g(z)), "minimax")
+    ```
+    """
+    check_objective(objective)
+    if objective in WASSERSTEIN:
+        return -ops.mean(fake_logits)
+    if objective == "minimax":
+        return -ops.mean(ops.softplus(fake_logits))  # log(1 - sigmoid(f)) = -softplus(f)
+    return ops.mean(ops.softplus(-fake_logits))
+
+
+def squared_gradient_norm(gradients):
+    """Per-sample `||g||^2` over all non-batch axes."""
+    axes = tuple(range(1, len(ops.shape(gradients))))
+    return ops.sum(ops.square(gradients), axis=axes)
+
+
+def wgan_gradient_penalty(gradients, target: float = 1.0):
+    """Gulrajani et al. (2017): `mean((||g|| - target)^2)` for the critic's gradients
+    `g` at random interpolates of real and fake samples.
+
+    Example:
+
+    ```python
+    _, grads = value_and_input_gradient(critic, interpolates)
+    gp = wgan_gradient_penalty(grads)
+    ```
+    """
+    norm = ops.sqrt(squared_gradient_norm(gradients) + 1e-12)
+    return ops.mean(ops.square(norm - target))
+
+
+def r1_penalty(gradients):
+    """Mescheder et al. (2018) R1: `mean(||grad D(x_real)||^2)` (multiply by gamma / 2)."""
+    return ops.mean(squared_gradient_norm(gradients))

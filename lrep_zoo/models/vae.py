@@ -1,0 +1,228 @@
+"""Variational auto-encoder (Kingma & Welling 2014) and beta-VAE (Higgins 2017; Burgess 2017)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from lrep_zoo.layers.sampling import Sampling
+from lrep_zoo.losses.kl import capacity as capacity_schedule
+from lrep_zoo.losses.kl import gaussian_kl
+from lrep_zoo.nets import dcgan as nets
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class VAE(keras.Model):
+    """Gaussian-encoder VAE with a Bernoulli or Gaussian decoder; beta-VAE options.
+
+    The encoder gives `q(z|x) = N(mean, exp(log_var))`; `z` is drawn with the
+    reparameterisation trick in a `Sampling` layer (seeded `SeedGenerator`). Per
+    image, the negative ELBO is `reconstruction + KL`, with `reconstruction` the
+    negative log-likelihood summed over pixels (Bernoulli: binary cross-entropy of
+    the decoder logits; Gaussian: `||x - mu||^2 / (2 sigma^2) + D/2 log(2 pi sigma^2)`)
+    and `KL = KL(q(z|x) || N(0, I))` in closed form. The training loss is
+
+    - `reconstruction + beta * KL` (VAE: `beta=1`; beta-VAE: `beta > 1`), or
+    - `reconstruction + gamma * |KL - C|` when `capacity_max` is set (Burgess et al.
+      2017), `C` growing linearly from 0 to `capacity_max` nats over
+      `capacity_steps` training steps (counted by the model).
+
+    `fit`/`evaluate` log `loss`, `reconstruction_loss`, `kl` and `elbo` (per image,
+    in nats). `call` returns a dict (`reconstruction`, `mean`, `log_var`, `z`) with a
+    sampled `z`; `reconstruct` uses `z = mean`.
+
+    Args:
+        input_shape: Image shape; images are expected in [0, 1].
+        latent_dim: Size of `z`.
+        likelihood: `"bernoulli"` or `"gaussian"` decoder.
+        decoder_std: `sigma` of the Gaussian decoder.
+        beta: KL weight (ignored when `capacity_max` is set).
+        capacity_max: `C_max` in nats, or `None` for no capacity annealing.
+        capacity_steps: Steps over which `C` reaches `capacity_max`.
+        gamma: Weight of `|KL - C|`.
+        encoder: Optional `keras.Model` mapping images to `[mean, log_var]`.
+        decoder: Optional `keras.Model` mapping `z` to logits (Bernoulli) or means.
+        seed: Seed of the `Sampling` layer.
+
+    Example:
+
+    ```python
+    vae = VAE((28, 28, 1), latent_dim=16)                       # VAE
+    bvae = VAE((28, 28, 1), latent_dim=10, beta=4.0)            # beta-VAE
+    cvae = VAE((28, 28, 1), capacity_max=25.0, capacity_steps=100_000, gamma=1000.0)
+    vae.compile(optimizer="adam")
+    vae.fit(images, epochs=10, batch_size=128)
+    codes = vae.encode(images)
+    samples = vae.sample(16, seed=0)
+    ```
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (28, 28, 1),
+        latent_dim: int = 16,
+        likelihood: str = "bernoulli",
+        decoder_std: float = 0.1,
+        beta: float = 1.0,
+        capacity_max: float | None = None,
+        capacity_steps: int = 100_000,
+        gamma: float = 1000.0,
+        encoder: keras.Model | None = None,
+        decoder: keras.Model | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}.")
+        self.image_shape = tuple(int(d) for d in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.decoder_std = float(decoder_std)
+        self.beta = float(beta)
+        self.capacity_max = None if capacity_max is None else float(capacity_max)
+        self.capacity_steps = int(capacity_steps)
+        self.gamma = float(gamma)
+        self.seed = seed
+        self._custom_networks = encoder is not None or decoder is not None
+        self.encoder = encoder or nets.vae_encoder(self.image_shape, self.latent_dim)
+        self.decoder = decoder or nets.vae_decoder(self.latent_dim, self.image_shape)
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.step_counter = self.add_weight(
+            shape=(), initializer="zeros", dtype="float32", trainable=False, name="step"
+        )
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.built = True
+
+    # ------------------------------------------------------------------ forward
+    def call(self, inputs, training=False):
+        mean, log_var = self.encoder(inputs, training=training)
+        z = self.sampling([mean, log_var])
+        out = self.decoder(z, training=training)
+        if training:
+            self.step_counter.assign_add(1.0)
+        return {
+            "reconstruction": self._output_to_image(out),
+            "decoder_output": out,
+            "mean": mean,
+            "log_var": log_var,
+            "z": z,
+        }
+
+    def _output_to_image(self, out):
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def encode(self, images, return_log_var: bool = False):
+        """Posterior means (and log-variances if `return_log_var`) of `images`."""
+        mean, log_var = self.encoder(images, training=False)
+        return (mean, log_var) if return_log_var else mean
+
+    def decode(self, latents):
+        """Images (Bernoulli probabilities or Gaussian means) from latent codes."""
+        return self._output_to_image(self.decoder(latents, training=False))
+
+    def reconstruct(self, images):
+        """`decode(encode(images))` with `z = mean` (deterministic)."""
+        return self.decode(self.encode(images))
+
+    def sample(self, n: int, seed: int = 0):
+        """`n` images decoded from `z ~ N(0, I)`; the same `seed` gives the same images."""
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        return self.decode(z)
+
+    # ------------------------------------------------------------------ loss
+    def loss_terms(self, x, y_pred):
+        """Per-image `(reconstruction NLL, KL)` in nats, from `call`'s output."""
+        x = ops.cast(x, "float32")
+        out = ops.convert_to_tensor(y_pred["decoder_output"], "float32")
+        axes = tuple(range(1, len(self.image_shape) + 1))
+        if self.likelihood == "bernoulli":
+            # Binary cross-entropy with logits: softplus(l) - x * l.
+            nll = ops.sum(ops.softplus(out) - x * out, axis=axes)
+        else:
+            var = self.decoder_std**2
+            dims = math.prod(self.image_shape)
+            nll = ops.sum(ops.square(x - out), axis=axes) / (2.0 * var) + 0.5 * dims * math.log(
+                2.0 * math.pi * var
+            )
+        return nll, gaussian_kl(y_pred["mean"], y_pred["log_var"])
+
+    def capacity_at(self, step):
+        """Capacity `C` (nats) after `step` training steps (0 without annealing)."""
+        if self.capacity_max is None:
+            return ops.zeros(())
+        return capacity_schedule(step, self.capacity_max, self.capacity_steps)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        nll, kl = self.loss_terms(x, y_pred)
+        if self.capacity_max is None:
+            per_image = nll + self.beta * kl
+        else:
+            c = self.capacity_at(self.step_counter)
+            per_image = nll + self.gamma * ops.abs(kl - c)
+        if sample_weight is not None:
+            per_image = per_image * ops.cast(sample_weight, per_image.dtype)
+        loss = ops.mean(per_image)
+        for extra in self.losses:  # a Python loop: ops.sum(self.losses) fails on JAX
+            loss = loss + extra
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        nll, kl = self.loss_terms(x, y_pred)
+        self.reconstruction_tracker.update_state(nll)
+        self.kl_tracker.update_state(kl)
+        self.elbo_tracker.update_state(-(nll + kl))
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    # ------------------------------------------------------------------ export
+    def export_endpoints(self):
+        """SavedModel endpoints (see `lrep_zoo.export`): reconstruction, encode, decode, sample."""
+        images = keras.InputSpec(shape=(None, *self.image_shape))
+        latents = keras.InputSpec(shape=(None, self.latent_dim))
+
+        def encode(x):
+            mean, log_var = self.encode(x, return_log_var=True)
+            return {"mean": mean, "log_var": log_var}
+
+        return {
+            "serving_default": (lambda x: {"reconstruction": self.reconstruct(x)},
+                                {"images": images}),
+            "encode": (encode, {"images": images}),
+            "decode": (lambda z: {"images": self.decode(z)}, {"latents": latents}),
+            "sample": (lambda z: {"images": self.decode(z)}, {"latents": latents}),
+        }
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "input_shape": self.image_shape,
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood,
+            "decoder_std": self.decoder_std,
+            "beta": self.beta,
+            "capacity_max": self.capacity_max,
+            "capacity_steps": self.capacity_steps,
+            "gamma": self.gamma,
+            "seed": self.seed,
+        }
+        if self._custom_networks:
+            config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+            config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

@@ -1,0 +1,130 @@
+"""DCGAN-style networks for 28x28 (MNIST-sized) and 32x32 images.
+
+Functional `keras.Model` factories: `generator` (latent -> image in [0, 1]),
+`discriminator` (image -> one logit, no batch normalisation so gradient penalties
+stay per-sample), and the VAE's `vae_encoder` / `vae_decoder`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers
+
+
+def _base(image_shape, n_up):
+    h, w, _ = image_shape
+    scale = 2**n_up
+    if h % scale or w % scale:
+        raise ValueError(
+            f"Image height and width must be divisible by {scale}, got {tuple(image_shape)}."
+        )
+    return h // scale, w // scale
+
+
+def generator(
+    latent_dim: int = 64,
+    image_shape: Sequence[int] = (28, 28, 1),
+    filters: Sequence[int] = (64, 32),
+    output_activation: str | None = "sigmoid",
+    name: str = "generator",
+) -> keras.Model:
+    """Dense -> reshape -> strided transposed convolutions -> image.
+
+    Example:
+
+    ```python
+    g = generator(64, (28, 28, 1))
+    images = g(keras.random.normal((16, 64)))  # (16, 28, 28, 1) in [0, 1]
+    ```
+    """
+    h, w = _base(image_shape, len(filters))
+    inputs = keras.Input((latent_dim,), name="latent")
+    x = layers.Dense(h * w * filters[0] * 2)(inputs)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Reshape((h, w, filters[0] * 2))(x)
+    for f in filters:
+        x = layers.Conv2DTranspose(f, 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    outputs = layers.Conv2D(
+        image_shape[-1], 3, padding="same", activation=output_activation, name="image"
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def discriminator(
+    image_shape: Sequence[int] = (28, 28, 1),
+    filters: Sequence[int] = (32, 64),
+    outputs: int = 1,
+    name: str = "discriminator",
+) -> keras.Model:
+    """Strided 4x4 convolutions with LeakyReLU, then a dense layer of `outputs` logits.
+
+    Example:
+
+    ```python
+    d = discriminator((28, 28, 1))
+    logits = d(images)  # (batch, 1)
+    ```
+    """
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = inputs
+    for f in filters:
+        x = layers.Conv2D(f, 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    logits = layers.Dense(outputs, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def vae_encoder(
+    image_shape: Sequence[int] = (28, 28, 1),
+    latent_dim: int = 16,
+    filters: Sequence[int] = (32, 64),
+    hidden: int = 256,
+    name: str = "encoder",
+) -> keras.Model:
+    """Image -> `(mean, log_var)`, each `(batch, latent_dim)`.
+
+    Example:
+
+    ```python
+    mean, log_var = vae_encoder((28, 28, 1), 16)(images)
+    ```
+    """
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = inputs
+    for f in filters:
+        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(hidden, activation="relu")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(inputs, [mean, log_var], name=name)
+
+
+def vae_decoder(
+    latent_dim: int = 16,
+    image_shape: Sequence[int] = (28, 28, 1),
+    filters: Sequence[int] = (64, 32),
+    hidden: int = 256,
+    name: str = "decoder",
+) -> keras.Model:
+    """Latent -> image *logits* (Bernoulli) or means (Gaussian); no output activation.
+
+    Example:
+
+    ```python
+    logits = vae_decoder(16, (28, 28, 1))(z)
+    ```
+    """
+    h, w = _base(image_shape, len(filters))
+    inputs = keras.Input((latent_dim,), name="latent")
+    x = layers.Dense(hidden, activation="relu")(inputs)
+    x = layers.Dense(h * w * filters[0], activation="relu")(x)
+    x = layers.Reshape((h, w, filters[0]))(x)
+    for f in filters:
+        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="image")(x)
+    return keras.Model(inputs, outputs, name=name)

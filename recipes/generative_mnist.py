@@ -1,0 +1,269 @@
+"""Recipe: generative models on MNIST, the FID / KID / stability table.
+
+Trains VAE, beta-VAE, NS-GAN, WGAN-GP, GAN + R1 and TemperedGAN (the NS-GAN with a
+lens; same generator and discriminator) for `--steps` steps with each of
+`--seeds`, and scores 5,000 samples against 5,000 test images with FID and KID on
+the features of the `mnist_features` classifier (domain-classifier scores, not
+Inception FID; it is trained first when `--features` does not exist). A run
+*diverged* if a loss is not finite or its samples are blank (pixel std < 0.02);
+it *collapsed* if its samples cover fewer than 8 digit classes (a class is
+covered by >= 2 % of the samples, predicted by the classifier).
+
+    python recipes/generative_mnist.py --data-dir ../shared/data --seeds 0 1 2 \
+        --steps 1000 --output-dir runs/generative_mnist
+
+Writes per run `metrics.json`, `model.weights.h5` + `config.json` (uncompiled
+model) and grids; `results.json` and `table.md` at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = "generative_mnist"
+DESCRIPTION = "VAE, beta-VAE, NS-GAN, WGAN-GP, R1 and Tempered GAN on MNIST: FID/KID table"
+MODELS = ("ns_gan", "tempered_gan", "wgan_gp", "r1_gan", "vae", "beta_vae",
+          "tempered_gan_w0.01")
+GAN_FILTERS = {"generator_filters": (32, 16), "discriminator_filters": (16, 32)}
+
+
+def build(name: str, seed: int, steps: int):
+    """The model and its optimizers for one row of the table."""
+    import keras
+
+    from lrep_zoo.models.gan import GAN
+    from lrep_zoo.models.tempered_gan import TemperedGAN
+    from lrep_zoo.models.vae import VAE
+
+    if name == "vae":
+        return VAE((28, 28, 1), latent_dim=16, seed=seed), keras.optimizers.Adam(1e-3)
+    if name == "beta_vae":
+        return VAE((28, 28, 1), latent_dim=10, beta=4.0, seed=seed), keras.optimizers.Adam(1e-3)
+    common = dict(image_shape=(28, 28, 1), latent_dim=32, seed=seed, **GAN_FILTERS)
+    if name == "ns_gan":
+        model = GAN(objective="non_saturating", **common)
+    elif name == "wgan_gp":
+        model = GAN(objective="wgan_gp", n_critic=2, gp_weight=10.0, **common)
+    elif name == "r1_gan":
+        model = GAN(objective="r1", r1_gamma=1.0, **common)
+    elif name == "tempered_gan":
+        model = TemperedGAN(objective="non_saturating", lens_steps=max(1, steps // 2), **common)
+    elif name == "tempered_gan_w0.01":  # a lens allowed to distort more
+        model = TemperedGAN(objective="non_saturating", lens_steps=max(1, steps // 2),
+                            lens_distance_weight=0.01, **common)
+    else:
+        raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
+    betas = (0.5, 0.9) if name == "wgan_gp" else (0.5, 0.999)
+    optimizers = {p.name: keras.optimizers.Adam(2e-4, *betas) for p in model.phases()}
+    return model, optimizers
+
+
+def feature_classifier(path, data_dir):
+    path = Path(path)
+    if not path.exists():
+        try:  # installed: recipes/ is the package lrep_zoo.recipes
+            from lrep_zoo.recipes import mnist_features
+        except ImportError:  # run as a script from recipes/
+            import mnist_features
+
+        mnist_features.run(path.parent, data_dir=data_dir, verbose=2)
+    from lrep_zoo.metrics.sample_quality import load_feature_extractor
+
+    return load_feature_extractor(path)
+
+
+def score(images, extractor, real_features, seed=0) -> dict:
+    from lrep_zoo.metrics import sample_quality as sq
+
+    feats, logits = sq.extract_features(extractor, images, return_logits=True)
+    kid, kid_std = sq.kernel_inception_distance(real_features, feats, seed=seed)
+    return {"fid": sq.frechet_distance(real_features, feats), "kid": kid, "kid_std": kid_std,
+            **sq.class_coverage(logits), "pixel_std": float(np.std(images))}
+
+
+def evaluate(model, data_dir=None, features=None, seed: int = 0, n: int = 5000,
+             limit: int | None = None) -> dict:
+    """FID / KID (classifier features) of `n` samples of a VAE or GAN vs `n` test images.
+
+    `limit` (the CLI's `--limit`) overrides `n` for smoke runs.
+
+    `features`: the `mnist_features.keras` classifier; trained (3 epochs) into
+    `lrep_zoo_outputs/generative_mnist/mnist_features/` when missing.
+    """
+    import keras
+
+    from lrep_zoo import data
+    from lrep_zoo.metrics import sample_quality as sq
+
+    n = limit or n
+    x_test = data.load_arrays("mnist", "test", data_dir=data_dir)[0][:n]
+    x_test = (x_test.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    extractor = feature_classifier(
+        features or "lrep_zoo_outputs/generative_mnist/mnist_features/mnist_features.keras",
+        data_dir)
+    real = sq.extract_features(extractor, x_test)
+    samples = np.clip(keras.ops.convert_to_numpy(model.sample(len(real), seed=1000 + seed)), 0, 1)
+    return score(samples, extractor, real, seed=seed)
+
+
+def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_features, out,
+              verbose=0, jit_compile=True) -> dict:
+    import keras
+
+    from lrep_zoo.callbacks_generative import SampleGrid
+    from lrep_zoo.viz import generative as gviz
+
+    keras.utils.set_random_seed(seed)
+    model, optimizer = build(name, seed, steps)
+    is_gan = isinstance(optimizer, dict)
+    torch_penalty = keras.backend.backend() == "torch" and is_gan
+    model.compile(optimizer=optimizer, jit_compile=jit_compile and not torch_penalty)
+    rng = np.random.default_rng(seed)
+    epochs = math.ceil(steps * batch_size / len(x_train))
+    order = np.concatenate([rng.permutation(len(x_train)) for _ in range(epochs)])
+    x = x_train[order[: steps * batch_size]]
+    run_dir = out / f"{name}_seed{seed}"
+    start = time.perf_counter()
+    history = model.fit(x, batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose,
+                        callbacks=[SampleGrid(run_dir / "grids", every_n_steps=max(1, steps // 4))])
+    seconds = time.perf_counter() - start
+    losses = {k: float(v[-1]) for k, v in history.history.items()}
+    # Publish from an uncompiled model (no optimizer state in the weights file).
+    final = type(model).from_config(model.get_config())
+    final.set_weights(model.get_weights())
+    final.save_weights(run_dir / "model.weights.h5")
+    (run_dir / "config.json").write_text(
+        json.dumps({"model": type(final).__name__, "config": final.get_config()}, indent=2))
+    samples = np.clip(keras.ops.convert_to_numpy(final.sample(len(real_features), seed=1000 + seed)), 0, 1)
+    metrics = {"model": name, "seed": seed, "steps": steps, "batch_size": batch_size,
+               "train_seconds": round(seconds, 1), "final_logs": losses,
+               **score(samples, extractor, real_features, seed=seed)}
+    metrics["diverged"] = bool(not all(np.isfinite(list(losses.values())))
+                               or metrics["pixel_std"] < 0.02)
+    metrics["collapsed"] = bool(metrics["classes_covered"] < 8)
+    gviz.save_samples(final, run_dir / "samples.png", n=64, seed=0)
+    z = final.latents(8, seed=1) if is_gan else keras.ops.convert_to_numpy(
+        final.encode(x_test[:8]))
+    gviz.save_interpolations(final, zip(z[0::2], z[1::2]), run_dir / "interpolations.png")
+    if not is_gan:
+        gviz.save_reconstructions(final, x_test[:12], run_dir / "reconstructions.png")
+        code = keras.ops.convert_to_numpy(final.encode(x_test[:1]))[0]
+        gviz.save_traversals(final, code, run_dir / "traversals.png")
+        final.compile(optimizer="adam", jit_compile=False)
+        elbo = final.evaluate(x_test[:2000], batch_size=500, verbose=0, return_dict=True)
+        metrics["test_elbo"] = float(elbo["elbo"])
+    if name.startswith("tempered_gan"):
+        gviz.save_lens(final, x_test[:12], run_dir / "lens.png")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def summarize(results) -> dict:
+    table = {}
+    for name in MODELS:
+        rows = [r for r in results if r["model"] == name]
+        if not rows:
+            continue
+        fid = np.array([r["fid"] for r in rows])
+        kid = np.array([r["kid"] for r in rows])
+        table[name] = {
+            "runs": len(rows), "fid_mean": float(fid.mean()), "fid_std": float(fid.std()),
+            "kid_mean": float(kid.mean()), "kid_std": float(kid.std()),
+            "collapsed": sum(r["collapsed"] for r in rows),
+            "diverged": sum(r["diverged"] for r in rows),
+            "classes_covered_mean": float(np.mean([r["classes_covered"] for r in rows])),
+            "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rows])),
+        }
+    return table
+
+
+def markdown(table, reference_fid, steps, batch_size, n_eval=5000) -> str:
+    lines = [
+        f"MNIST, {steps} steps x batch {batch_size}; FID/KID on `mnist_features` classifier "
+        f"features (domain-classifier scores, not Inception FID), {n_eval} samples vs {n_eval} "
+        f"test images; test-vs-train reference FID {reference_fid:.2f}.",
+        "",
+        "| model | runs | FID (mean +- std) | KID (mean +- std) | classes covered | "
+        "collapsed | diverged | train s/run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in table.items():
+        lines.append(
+            f"| {name} | {r['runs']} | {r['fid_mean']:.2f} +- {r['fid_std']:.2f} | "
+            f"{r['kid_mean']:.2f} +- {r['kid_std']:.2f} | "
+            f"{r['classes_covered_mean']:.1f} | {r['collapsed']} | {r['diverged']} | "
+            f"{r['train_seconds_mean']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(output_dir="lrep_zoo_outputs/generative_mnist", data_dir=None, models=MODELS,
+        seeds=(0, 1, 2), steps=1000, batch_size=64, features=None, eval_samples=5000,
+        jit_compile=True, verbose=0) -> dict:
+    from lrep_zoo import data, reporting
+
+    out = reporting.output_dir(output_dir)
+    x_train = data.load_arrays("mnist", "train", data_dir=data_dir)[0]
+    x_test = data.load_arrays("mnist", "test", data_dir=data_dir)[0]
+    x_train = (x_train.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    x_test = (x_test.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    from lrep_zoo.metrics import sample_quality as sq
+
+    extractor = feature_classifier(features or out / "mnist_features" / "mnist_features.keras",
+                                   data_dir)
+    real_features = sq.extract_features(extractor, x_test[:eval_samples])
+    reference_fid = sq.frechet_distance(real_features, sq.extract_features(
+        extractor, x_train[:eval_samples]))
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text())["runs"] if results_path.exists() else []
+    done = {(r["model"], r["seed"]) for r in results if r["steps"] == steps}
+    n_eval = len(real_features)
+    for seed in seeds:
+        for name in models:
+            if (name, seed) in done:
+                continue
+            metrics = train_one(name, seed, steps, batch_size, x_train, x_test, extractor,
+                                real_features, out, verbose=verbose, jit_compile=jit_compile)
+            print(json.dumps({k: metrics[k] for k in ("model", "seed", "fid", "kid",
+                                                       "classes_covered", "train_seconds")}),
+                  flush=True)
+            results.append(metrics)
+            table = summarize(results)
+            reporting.write_json(results_path, {
+                "recipe": NAME, "steps": steps, "batch_size": batch_size,
+                "eval_samples": n_eval, "jit_compile": jit_compile,
+                "reference_fid_test_vs_train": reference_fid, "table": table, "runs": results,
+                "machine": reporting.machine()})
+            (out / "table.md").write_text(markdown(table, reference_fid, steps, batch_size,
+                                                    n_eval))
+    return {"table": summarize(results), "reference_fid": reference_fid}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
+    parser.add_argument("--output-dir", default="lrep_zoo_outputs/generative_mnist")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--features", default=None,
+                        help="mnist_features.keras (trained by recipes/mnist_features.py); "
+                             "default: <output-dir>/mnist_features/, trained if missing")
+    parser.add_argument("--eval-samples", type=int, default=5000)
+    parser.add_argument("--no-jit", action="store_true",
+                        help="jit_compile=False (on a busy CPU XLA compilation dominates short runs)")
+    args = parser.parse_args(argv)
+    result = run(args.output_dir, args.data_dir, args.models, args.seeds, args.steps,
+                 args.batch_size, args.features, args.eval_samples, not args.no_jit)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
