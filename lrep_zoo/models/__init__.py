@@ -2,7 +2,8 @@
 
 from lrep_zoo.models.autoencoder import DenoisingAutoEncoder
 from lrep_zoo.models.gan import GAN
+from lrep_zoo.models.hybridnet import HybridNet
 from lrep_zoo.models.tempered_gan import TemperedGAN
 from lrep_zoo.models.vae import VAE
 
-__all__ = ["GAN", "VAE", "DenoisingAutoEncoder", "TemperedGAN"]
+__all__ = ["GAN", "HybridNet", "VAE", "DenoisingAutoEncoder", "TemperedGAN"]

@@ -14,12 +14,16 @@ from lrep_zoo.training.backend_ops import (
 )
 from lrep_zoo.training.ema import ema_update
 from lrep_zoo.training.phases import MultiPhaseModel, Phase
+from lrep_zoo.training.schedules import RampedLinearDecay, linear_rampdown, sigmoid_rampup
 
 __all__ = [
     "MultiPhaseModel",
     "Phase",
+    "RampedLinearDecay",
     "apply_gradients",
     "ema_update",
+    "linear_rampdown",
+    "sigmoid_rampup",
     "value_and_grad",
     "value_and_input_gradient",
 ]

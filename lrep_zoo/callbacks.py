@@ -1,0 +1,79 @@
+"""Keras callbacks of lrep_zoo.
+
+- `ReconstructionGrid`: after every `every` epochs, writes a PNG grid of the
+  rows x, x_hat_c, x_hat_u, x_hat (HybridNet's figure) for fixed images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+GRID_ROWS = ("x_hat_c", "x_hat_u", "x_hat")
+
+
+def save_reconstruction_grid(model, images, path: str | os.PathLike,
+                             rows: Sequence[str] = GRID_ROWS, scale: int = 2,
+                             clip: bool = True, shown_images=None) -> Path:
+    """Writes one grid row per output: the images, then `rows` of `model(images)`.
+
+    `model(images, training=False)` must return a dict holding the `rows` keys
+    (HybridNet does); missing keys are skipped. Values are clipped to [0, 1].
+    `shown_images` replaces `images` in the first row (e.g. un-normalised).
+
+    Example:
+
+    ```python
+    save_reconstruction_grid(hybridnet, x_test[:12], "reconstructions.png")
+    ```
+    """
+    from lrep_zoo.viz.grids import save_rows
+
+    images = np.asarray(images, dtype="float32")
+    outputs = model(images, training=False)
+    grid = [images if shown_images is None else np.clip(np.asarray(shown_images), 0.0, 1.0)]
+    for key in rows:
+        if key in outputs:
+            value = keras.ops.convert_to_numpy(outputs[key])
+            grid.append(np.clip(value, 0.0, 1.0) if clip else value)
+    return save_rows(grid, path, scale=scale)
+
+
+class ReconstructionGrid(keras.callbacks.Callback):
+    """Saves `x / x_hat_c / x_hat_u / x_hat` grids of fixed images during `fit`.
+
+    Args:
+        images: The images to reconstruct (NHWC, in [0, 1]).
+        directory: Folder of the PNG files, named `{prefix}_epoch{NNN}.png`.
+        every: Write every `every` epochs (and always after the last one).
+        rows: Output keys to show below the images.
+        prefix: File name prefix.
+
+    Example:
+
+    ```python
+    model.fit(ds, epochs=10, steps_per_epoch=300,
+              callbacks=[ReconstructionGrid(x_test[:12], "runs/grids")])
+    ```
+    """
+
+    def __init__(self, images, directory: str | os.PathLike, every: int = 1,
+                 rows: Sequence[str] = GRID_ROWS, prefix: str = "reconstructions"):
+        super().__init__()
+        self.images = np.asarray(images, dtype="float32")
+        self.directory = Path(directory)
+        self.every = max(1, int(every))
+        self.rows = tuple(rows)
+        self.prefix = prefix
+        self.paths: list[Path] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every and (last is None or epoch + 1 != last):
+            return
+        path = self.directory / f"{self.prefix}_epoch{epoch + 1:03d}.png"
+        self.paths.append(save_reconstruction_grid(self.model, self.images, path, self.rows))
