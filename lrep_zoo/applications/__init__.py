@@ -61,6 +61,22 @@ def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **override
     return _application("DenoisingAutoEncoder", weights, "mnist", **overrides)
 
 
+def DualDis(weights: str | os.PathLike | None = "yaleb", **overrides):
+    """DualDis; `weights="yaleb"` loads the Extended Yale-B preset (identity vs lighting).
+
+    Takes Yale-B images as they come (uint8 or float 0..255, 192x168x1).
+
+    Example:
+
+    ```python
+    model = lrep_zoo.applications.DualDis(weights="yaleb")
+    probs = model.classify(faces)          # {"y", "z", "y_adv", "z_adv"}
+    relit = model.edit(faces, attribute=4, eps=2.0)
+    ```
+    """
+    return _application("DualDis", weights, "yaleb", **overrides)
+
+
 def VAE(weights: str | os.PathLike | None = "mnist", **overrides):
     """Variational auto-encoder; `weights="mnist"` loads the pretrained MNIST preset.
 
@@ -88,6 +104,7 @@ def GAN(weights: str | os.PathLike | None = "mnist", **overrides):
 
 
 __all__ = [
+    "DualDis",
     "GAN",
     "VAE",
     "PRESETS",

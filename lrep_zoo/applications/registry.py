@@ -104,6 +104,17 @@ register_preset(
     )
 )
 
+register_preset(
+    Preset(
+        name="dualdis_yaleb",
+        model="DualDis",
+        weights="yaleb",
+        sha256="7b3e69e83afaa501228b51cc2682752fa600ce1419ac5c21cc7fd297ecd52ecb",
+        description="DualDis identity / lighting disentangling, Extended Yale-B (192x168x1 in)",
+        recipe="dualdis_yaleb",
+    )
+)
+
 
 def list_presets() -> list[str]:
     """Names of all registered presets.

@@ -1,0 +1,288 @@
+"""Recipe: the `dualdis_yaleb` preset, DualDis on Extended Yale-B (identity vs lighting).
+
+Paper setup (methods.md section 3): 64x64 input (resized inside the model from the
+192x168 crops), Adam 1e-3 (0.9, 0.999) for both optimizers, batch 64, l_rec 1,
+l_adv 0.08, l_o 1e-6. Data: the shared npz (`--data-dir`, or `LREP_ZOO_DATA_DIR`)
+or the TFDS `extended_yale_b` builder, with the same deterministic split. Every
+`--eval-every` epochs the paper-protocol aggregate is computed on the VALIDATION
+split; the best weights are kept (the test split is only used at the end).
+
+Writes to `--output-dir`: `model.weights.h5` (uncompiled model), `config.json`
+(`{"model": "DualDis", "config": ...}`), `metrics.json` (val/test scores, both
+protocols, training time, history) and image grids.
+
+    python recipes/dualdis_yaleb.py --data-dir ../shared/data --epochs 400 --output-dir runs/dualdis_yaleb
+    python recipes/dualdis_yaleb.py --variant multitask --epochs 400 --output-dir runs/multitask_yaleb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+NAME = "dualdis_yaleb"
+DESCRIPTION = "DualDis on Extended Yale-B: identity / lighting disentangling (the dualdis_yaleb preset)"
+
+
+def load_data(data_dir=None, resolution: str = "192x168") -> dict:
+    """Yale-B splits as numpy dicts (npz fast path, else the TFDS builder)."""
+    from lrep_zoo.data import yaleb
+
+    try:
+        return yaleb.load_yaleb_npz(data_dir, resolution)
+    except FileNotFoundError:
+        if resolution != "192x168":
+            raise
+        return _load_tfds(data_dir)
+
+
+def _load_tfds(data_dir=None) -> dict:
+    import tensorflow_datasets as tfds
+
+    from lrep_zoo.data import yaleb
+
+    builder = yaleb.builder_class()(data_dir=data_dir)
+    builder.download_and_prepare()
+    out = {}
+    for split in yaleb.SPLITS:
+        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        out[split] = {k: arrays[k] for k in ("image", "identity", "lighting", "azimuth", "elevation")}
+    return out
+
+
+def build_model(variant: str = "dualdis", image_shape=(192, 168, 1), **kwargs):
+    from lrep_zoo.models.dualdis import DualDis
+
+    return DualDis.variant(variant, image_shape=image_shape, **kwargs)
+
+
+def compile_model(model, learning_rate: float = 1e-3):
+    import keras
+
+    def adam():
+        return keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999)
+
+    # TF: XLA on CPU is slower than the oneDNN graph for these convolutions.
+    jit = keras.backend.backend() == "jax"
+    model.compile(optimizer={"disc": adam(), "main": adam()}, jit_compile=jit)
+    return model
+
+
+def uncompiled_copy(model):
+    """A fresh, uncompiled model with the same config and weights (for publishing)."""
+    from lrep_zoo.models.dualdis import DualDis
+
+    fresh = DualDis.from_config(model.get_config())
+    fresh.set_weights(model.get_weights())
+    return fresh
+
+
+def save_preset(model, output_dir: str) -> None:
+    """`model.weights.h5` + `config.json` of an uncompiled copy of `model`."""
+    os.makedirs(output_dir, exist_ok=True)
+    fresh = uncompiled_copy(model)
+    fresh.save_weights(os.path.join(output_dir, "model.weights.h5"))
+    with open(os.path.join(output_dir, "config.json"), "w") as f:
+        json.dump({"model": "DualDis", "config": fresh.get_config()}, f, indent=2)
+
+
+def train(
+    data: dict,
+    variant: str = "dualdis",
+    epochs: int = 400,
+    batch_size: int = 64,
+    eval_every: int = 5,
+    seed: int = 0,
+    output_dir: str | None = None,
+    verbose: int = 2,
+    max_minutes: float | None = None,
+    **model_kwargs,
+):
+    """Trains one model; keeps the weights with the best validation aggregate.
+
+    Returns `(model, info)` where `info` has the validation history, the selected
+    epoch and the training time.
+    """
+    import keras
+
+    from lrep_zoo.metrics import disentangling
+
+    keras.utils.set_random_seed(seed)
+    train_split, val = data["train"], data["validation"]
+    image_shape = train_split["image"].shape[1:]
+    model = compile_model(build_model(variant, image_shape=image_shape, **model_kwargs))
+    best = {"aggregate": -1.0, "epoch": 0, "weights": None}
+    history = []
+
+    class SelectOnValidation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            out_of_time = max_minutes is not None and time.time() - start > 60 * max_minutes
+            if out_of_time:
+                self.model.stop_training = True
+                print(f"[time] stopping after epoch {epoch + 1}: {max_minutes} min budget", flush=True)
+            if (epoch + 1) % eval_every and epoch + 1 != epochs and not out_of_time:
+                return
+            scores = disentangling.paper_scores(model, val["image"], val["identity"], val["lighting"])
+            row = {"epoch": epoch + 1, "time_s": time.time() - start, **scores,
+                   **{k: float(v) for k, v in (logs or {}).items()}}
+            history.append(row)
+            if scores["aggregate"] > best["aggregate"]:
+                best.update(aggregate=scores["aggregate"], epoch=epoch + 1, weights=model.get_weights())
+                if output_dir:
+                    save_preset(model, output_dir)
+            print(
+                f"[val] epoch {epoch + 1}: aggr {scores['aggregate']:.1f} y {scores['y_acc']:.1f} "
+                f"z {scores['z_acc']:.1f} y_adv_err {scores['y_adv_err']:.1f} "
+                f"z_adv_err {scores['z_adv_err']:.1f} (best {best['aggregate']:.1f} @ {best['epoch']})",
+                flush=True,
+            )
+            if output_dir:
+                with open(os.path.join(output_dir, "history.json"), "w") as f:
+                    json.dump({"variant": variant, "seed": seed, "history": history,
+                               "best_epoch": best["epoch"]}, f, indent=1)
+
+    start = time.time()
+    model.fit(
+        train_split["image"],
+        (train_split["identity"], train_split["lighting"]),
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[SelectOnValidation()],
+    )
+    train_time = time.time() - start
+    if best["weights"] is not None:
+        model.set_weights(best["weights"])
+    info = {
+        "variant": variant,
+        "seed": seed,
+        "epochs": epochs,
+        "epochs_run": history[-1]["epoch"] if history else 0,
+        "max_minutes": max_minutes,
+        "batch_size": batch_size,
+        "selected_epoch": best["epoch"],
+        "validation_aggregate": best["aggregate"],
+        "train_time_s": train_time,
+        "backend": keras.backend.backend(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {platform.platform()}",
+        "history": history,
+    }
+    return model, info
+
+
+def write_grids(model, data: dict, output_dir: str, seed: int = 0) -> list:
+    """Edit (each lighting class), swap and reconstruction grids on test images."""
+    from lrep_zoo.viz import dualdis as grids
+
+    test = data["test"]
+    faces, lights = grids.lighting_examples(test["image"], test["identity"], test["lighting"], seed=seed)
+    return [
+        grids.edit_grid(model, faces[:6], os.path.join(output_dir, "edits.png")),
+        grids.swap_grid(model, faces, lights, os.path.join(output_dir, "swaps.png")),
+        grids.reconstruction_grid(model, test["image"][::100][:12], os.path.join(output_dir, "reconstructions.png")),
+    ]
+
+
+def load_preset(folder: str, prefix: str = ""):
+    """A DualDis from `<folder>/<prefix>config.json` and `<prefix>model.weights.h5`."""
+    from lrep_zoo.models.dualdis import DualDis
+
+    with open(os.path.join(folder, f"{prefix}config.json")) as f:
+        model = DualDis.from_config(json.load(f)["config"])
+    model.load_weights(os.path.join(folder, f"{prefix}model.weights.h5"))
+    return model
+
+
+def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = None, seed: int = 0) -> dict:
+    """Both protocols on the test split for a trained preset (and a baseline), with grids."""
+    from lrep_zoo.metrics import disentangling
+
+    data = load_data(data_dir)
+    model = load_preset(folder)
+    if baseline_folder:
+        baseline = load_preset(baseline_folder)
+    elif os.path.isfile(os.path.join(folder, "multitask_config.json")):
+        baseline = load_preset(folder, prefix="multitask_")  # shipped next to the preset
+    else:
+        baseline = None
+    start = time.time()
+    result = disentangling.evaluate_dualdis(model, baseline=baseline, seed=seed, data=data)
+    result["eval_time_s"] = time.time() - start
+    write_grids(model, data, folder, seed=seed)
+    with open(os.path.join(folder, "evaluation.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(result["table"])
+    return result
+
+
+def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
+    """Paper-protocol scores of a DualDis model on the Yale-B test split (`lrep-zoo evaluate`).
+
+    `limit` keeps only the first `limit` test images (smoke runs).
+    """
+    from lrep_zoo.metrics import disentangling
+
+    test = load_data(data_dir)["test"]
+    return disentangling.paper_scores(
+        model, test["image"][:limit], test["identity"][:limit], test["lighting"][:limit]
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--variant", default="dualdis", choices=["dualdis", "multitask", "adv_y"])
+    parser.add_argument("--epochs", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop training after this wall time (selection stays on validation)")
+    parser.add_argument("--adversarial-loss-z", default=None, choices=["neg_ce", "complement", "uniform"])
+    parser.add_argument("--input-normalization", default=None, choices=["standardize", "none"])
+    parser.add_argument("--output-dir", default="runs/dualdis_yaleb")
+    parser.add_argument("--strict", action="store_true", help="also train the strict-protocol probes")
+    parser.add_argument("--evaluate", default=None, metavar="DIR",
+                        help="only evaluate the preset in DIR (both protocols, test split) and draw grids")
+    parser.add_argument("--baseline", default=None, metavar="DIR", help="with --evaluate: baseline preset")
+    args = parser.parse_args(argv)
+    if args.evaluate:
+        return evaluate_presets(args.evaluate, args.data_dir, args.baseline, args.seed)
+
+    from lrep_zoo.metrics import disentangling
+
+    data = load_data(args.data_dir)
+    kwargs = {}
+    if args.adversarial_loss_z:
+        kwargs["adversarial_loss_z"] = args.adversarial_loss_z
+    if args.input_normalization:
+        kwargs["input_normalization"] = args.input_normalization
+    model, info = train(
+        data, args.variant, args.epochs, args.batch_size, args.eval_every, args.seed,
+        output_dir=args.output_dir, max_minutes=args.max_minutes, **kwargs,
+    )
+    save_preset(model, args.output_dir)
+    test = data["test"]
+    info["test_paper"] = disentangling.paper_scores(model, test["image"], test["identity"], test["lighting"])
+    info["validation_paper"] = disentangling.paper_scores(
+        model, data["validation"]["image"], data["validation"]["identity"], data["validation"]["lighting"]
+    )
+    if args.strict:
+        from lrep_zoo.metrics import probes
+
+        info["test_strict"] = probes.strict_scores(model, data, seed=args.seed)
+    with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    write_grids(model, data, args.output_dir, seed=args.seed)
+    print(disentangling.format_table({f"{args.variant} (test, paper protocol)": info["test_paper"]}))
+    return info
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Smoke tests: the SHADE recipes run end to end on tiny settings and write JSON."""
+
+import json
+
+import keras
+import pytest
+
+from lrep_zoo.recipes import shade_cifar10
+from lrep_zoo.recipes import shade_mnist_limited
+
+BACKEND = keras.backend.backend()
+# Tiny fits: XLA compile would cost more than the training (as in test_shade.py).
+NO_JIT = [] if BACKEND == "jax" else ["--no-jit"]
+
+
+def test_shade_mnist_limited_smoke(shared_data_dir, tmp_path, capsys):
+    out = tmp_path / "mnist"
+    results = shade_mnist_limited.main([
+        "--data-dir", str(shared_data_dir), "--output-dir", str(out),
+        "--labels", "100", "all", "--regularizers", "none", "shade",
+        "--seeds", "0", "--steps", "4", "--hidden", "32", "32", "--weight", "shade=1e-4",
+        "--binarize-labels", "100", "--train-images", "1200", "--val-images", "200",
+        "--test-images", "200", "--verbose", "0", *NO_JIT,
+    ])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["weights"]["100"] == {"none": None, "shade": 1e-4}
+    assert saved["selection"]["all"] == {}  # fixed by --weight: no selection
+    assert {(r["labels"], r["regularizer"]) for r in saved["runs"]} == {
+        ("100", "none"), ("100", "shade"), ("all", "none"), ("all", "shade")}
+    assert set(saved["rows"]["100/shade"]) >= {"mean", "std", "n"}
+    binarized = [r["binarized"] for r in saved["runs"] if "binarized" in r]
+    assert len(binarized) == 2 and set(binarized[0]) == {"full", "fc1", "fc2"}
+    assert "SHADE - no regul." in results["table"]
+    assert "| all (1000) |" in capsys.readouterr().out
+
+
+def test_shade_cifar10_smoke(shared_data_dir, tmp_path, capsys):
+    out = tmp_path / "cifar"
+    results = shade_cifar10.main([
+        "--data-dir", str(shared_data_dir), "--output-dir", str(out),
+        "--regularizers", "none", "shade", "--seeds", "0",
+        "--epochs", "1", "--batch-size", "64", "--hidden", "32",
+        "--grid", "1e-5", "1e-4", "--train-images", "800", "--val-per-class", "20",
+        "--test-images", "100", "--verbose", "0", *NO_JIT,
+    ])
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["selection"]) == {"shade"}
+    assert saved["weights"]["shade"] in (1e-5, 1e-4)
+    assert saved["weights"]["none"] is None
+    assert len(saved["runs"]) == 2
+    assert saved["rows"]["shade"]["n"] == 1
+    assert 0.0 <= saved["rows"]["none"]["mean"] <= 100.0
+    assert "SHADE" in results["table"] and "chosen weight" in results["table"]
+    assert "fc1 binarised" in results["binarized_table"]
+    printed = capsys.readouterr().out
+    assert "CIFAR-10 test accuracy" in printed
+
+
+def test_cifar_alexnet_augmentation_shapes():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.arange(2 * 32 * 32 * 3, dtype="float32").reshape(2, 32, 32, 3)
+    crops = shade_cifar10.augment(x, rng, flip=True, crop=28)
+    assert crops.shape == (2, 28, 28, 3)
+    centre = shade_cifar10.centre_crop(x, 28)
+    np.testing.assert_array_equal(centre, x[:, 2:30, 2:30])
+    model = shade_cifar10.build_classifier("alexnet", (28, 28, 3), 10, "shade", 1e-4)
+    assert model.output_shape == (None, 10)
+    with pytest.raises(ValueError, match="arch"):
+        shade_cifar10.build_classifier("resnet", (28, 28, 3), 10, "none", None)

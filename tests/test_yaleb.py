@@ -1,0 +1,111 @@
+"""Extended Yale-B: lighting classes, the deterministic split, npz loader, TFDS builder."""
+
+import numpy as np
+import pytest
+
+from lrep_zoo.data import yaleb
+
+PER_SUBJECT = [19, 2, 4, 2, 3, 2, 11, 2, 3, 4, 1, 6, 1, 4]
+# The 64 light positions of the full subjects (azimuth, elevation).
+POSITIONS = [
+    (-50, -40), (-20, -40), (20, -40), (50, -40), (-70, -35), (0, -35), (70, -35),
+    (-110, -20), (-85, -20), (-60, -20), (-35, -20), (-10, -20), (0, -20), (10, -20),
+    (35, -20), (60, -20), (85, -20), (110, -20), (-20, -10), (-5, -10), (5, -10), (20, -10),
+    (-120, 0), (-95, 0), (-70, 0), (-50, 0), (-25, 0), (-10, 0), (0, 0), (10, 0), (25, 0),
+    (50, 0), (70, 0), (95, 0), (120, 0), (-20, 10), (-5, 10), (5, 10), (20, 10),
+    (-110, 15), (-35, 15), (35, 15), (110, 15), (-130, 20), (-85, 20), (-60, 20), (-15, 20),
+    (0, 20), (15, 20), (60, 20), (85, 20), (130, 20), (-110, 40), (-35, 40), (35, 40),
+    (110, 40), (-70, 45), (0, 45), (70, 45), (-110, 65), (-35, 65), (35, 65), (110, 65), (0, 90),
+]
+
+
+def test_lighting_classes_match_methods_md():
+    a, e = np.array(POSITIONS).T
+    counts = np.bincount(yaleb.lighting_class(a, e), minlength=14)
+    assert counts.tolist() == PER_SUBJECT
+    assert yaleb.lighting_class(0, 0) == 6
+    assert yaleb.lighting_class(0, 90) == 0
+    assert yaleb.lighting_class(-35, 40) == 1 and yaleb.lighting_class(35, 40) == 3
+    assert yaleb.lighting_class(-20, -40) == 11 and yaleb.lighting_class(-95, 0) == 4
+
+
+def test_split_is_deterministic_half_test_and_fifth_validation():
+    subject = np.repeat([1, 2, 39], 64)
+    a, e = np.tile(np.array(POSITIONS).T, 3)
+    first = yaleb.split_assignment(subject, a, e)
+    order = np.random.default_rng(0).permutation(len(subject))
+    again = yaleb.split_assignment(subject[order], a[order], e[order])
+    assert (first[order] == again).all()
+    for s in (1, 2, 39):
+        m = subject == s
+        assert (first[m] == "test").sum() == 32
+        assert (first[m] == "validation").sum() == 6
+        assert (first[m] == "train").sum() == 26
+    assert yaleb.identity_labels([1, 13, 15, 39]).tolist() == [0, 12, 13, 37]
+
+
+def test_pgm_round_trip(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (192, 168)).astype("uint8")
+    yaleb.write_pgm(tmp_path / "a.pgm", image)
+    np.testing.assert_array_equal(yaleb.read_pgm((tmp_path / "a.pgm").read_bytes()), image)
+    assert yaleb.parse_filename("yaleB07_P00A-035E+15.pgm") == (7, -35, 15)
+    assert yaleb.parse_filename("yaleB07_P00_Ambient.pgm") is None
+    assert yaleb.parse_filename("yaleB11_P00A+050E-40.pgm.bad") is None
+
+
+def test_npz_loader_counts_and_split(shared_data_dir):
+    if yaleb.find_yaleb_npz(shared_data_dir, "48x42") is None:
+        pytest.skip(f"no yaleb_cropped/yaleb_cropped_48x42.npz under {shared_data_dir}")
+    data = yaleb.load_yaleb_npz(shared_data_dir, "48x42")
+    sizes = {s: len(data[s]["identity"]) for s in yaleb.SPLITS}
+    assert sizes == {"train": 981, "validation": 228, "test": 1205}
+    assert data["train"]["image"].shape[1:] == (48, 42, 1) and data["train"]["image"].dtype == np.uint8
+    for split in yaleb.SPLITS:
+        assert set(np.unique(data[split]["identity"])) == set(range(38))
+        assert data[split]["lighting"].max() == 13
+    test_lighting = np.bincount(data["test"]["lighting"], minlength=14)
+    assert (test_lighting > 0).all()
+
+
+def _write_official_layout(root, images, subject, azimuth, elevation):
+    """A CroppedYale/ folder as in the official zip, with Ambient and .bad extras."""
+    for img, s, a, e in zip(images, subject, azimuth, elevation):
+        folder = root / "CroppedYale" / f"yaleB{s:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        yaleb.write_pgm(folder / f"yaleB{s:02d}_P00A{a:+04d}E{e:+03d}.pgm", img[..., 0])
+    for s in np.unique(subject):
+        folder = root / "CroppedYale" / f"yaleB{s:02d}"
+        yaleb.write_pgm(folder / f"yaleB{s:02d}_P00_Ambient.pgm", images[0, ..., 0])
+        yaleb.write_pgm(folder / f"yaleB{s:02d}_P00A+000E+00.pgm.bad", images[0, ..., 0])
+
+
+def test_tfds_builder_from_official_pgm_files(shared_data_dir, tmp_path):
+    import tensorflow_datasets as tfds
+
+    path = yaleb.find_yaleb_npz(shared_data_dir, "192x168")
+    if path is None:
+        pytest.skip(f"no yaleb_cropped/yaleb_cropped_192x168.npz under {shared_data_dir}")
+    with np.load(path) as f:
+        keep = np.isin(f["subject"], [1, 2])
+        images, subject = f["images"][keep][..., None], f["subject"][keep].astype(int)
+        azimuth, elevation = f["azimuth"][keep].astype(int), f["elevation"][keep].astype(int)
+    manual = tmp_path / "manual"
+    _write_official_layout(manual, images, subject, azimuth, elevation)
+
+    builder = yaleb.builder_class()(data_dir=str(tmp_path / "tfds"))
+    assert builder.name == "extended_yale_b"
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    expected = yaleb._assemble(images, subject, azimuth, elevation)
+    for split in yaleb.SPLITS:
+        got = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        assert len(got["identity"]) == len(expected[split]["identity"])
+        order = np.lexsort((got["elevation"], got["azimuth"], got["identity"]))
+        ref = np.lexsort((expected[split]["elevation"], expected[split]["azimuth"],
+                          expected[split]["identity"]))
+        for key in ("identity", "lighting", "azimuth", "elevation"):
+            np.testing.assert_array_equal(got[key][order], expected[split][key][ref])
+        np.testing.assert_array_equal(got["image"][order], expected[split]["image"][ref])
+        assert got["image"].shape[1:] == (192, 168, 1)
+    assert builder.info.features["lighting"].num_classes == 14
+    assert builder.info.splits["test"].num_examples == 64  # half of 2 x 64
