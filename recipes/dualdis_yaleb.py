@@ -222,16 +222,27 @@ def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = N
 
 
 def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
-    """Paper-protocol scores of a DualDis model on the Yale-B test split (`lrep-zoo evaluate`).
+    """`lrep-zoo evaluate dualdis_yaleb`: the paper's rows, ours under both protocols.
 
-    `limit` keeps only the first `limit` test images (smoke runs).
+    The multi-task baseline shipped beside the preset is scored too. With `limit`
+    (smoke runs) only the paper-protocol scores of the first `limit` test images.
     """
+    import importlib.resources
+
     from lrep_zoo.metrics import disentangling
 
-    test = load_data(data_dir)["test"]
-    return disentangling.paper_scores(
-        model, test["image"][:limit], test["identity"][:limit], test["lighting"][:limit]
-    )
+    data = load_data(data_dir)
+    if limit:
+        test = data["test"]
+        return disentangling.paper_scores(
+            model, test["image"][:limit], test["identity"][:limit], test["lighting"][:limit]
+        )
+    folder = importlib.resources.files("lrep_zoo.presets") / "dualdis_yaleb"
+    baseline = (load_preset(str(folder), prefix="multitask_")
+                if (folder / "multitask_config.json").is_file() else None)
+    result = disentangling.evaluate_dualdis(model, baseline=baseline, data=data)
+    print(result["table"])
+    return result["rows"]
 
 
 def main(argv=None):
