@@ -52,13 +52,14 @@ def test_demo(tmp_path):
     assert metrics["test"]["denoised_mse"] > 0
 
 
-def test_backend_flag_sets_keras_backend():
+def test_backend_flag_sets_keras_backend(tmp_path):
     pytest.importorskip("jax")
     code = ("from lrep_zoo.cli import main; main(['--backend', 'jax', 'list']); "
             "import keras; print(keras.backend.backend())")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    # Run outside the checkout so the installed package (with its recipes) is imported.
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=tmp_path).stdout
     assert out.strip().splitlines()[-1] == "jax"
 
 
