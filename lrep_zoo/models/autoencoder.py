@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from lrep_zoo.models._networks import deserialize_networks, serialize_networks
+
 from lrep_zoo.layers.noise import MaskingNoise
 from lrep_zoo.nets import autoencoder as nets
 
@@ -136,18 +138,11 @@ class DenoisingAutoEncoder(keras.Model):
             "architecture": self.architecture,
             "seed": self.seed,
         }
-        if self._custom_networks:
-            config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
-            config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
-        return config
+        return serialize_networks(self, config)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_networks(config))
 
 
 def _check_choice(name, value, choices):

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from lrep_zoo.models._networks import deserialize_networks, serialize_networks
+
 from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.losses.kl import capacity as capacity_schedule
 from lrep_zoo.losses.kl import gaussian_kl
@@ -214,15 +216,8 @@ class VAE(keras.Model):
             "gamma": self.gamma,
             "seed": self.seed,
         }
-        if self._custom_networks:
-            config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
-            config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
-        return config
+        return serialize_networks(self, config)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_networks(config))

@@ -1,0 +1,24 @@
+"""Serialisation of user-supplied sub-networks in model configs (one place for every model)."""
+
+from __future__ import annotations
+
+import keras
+
+NETWORKS = ("encoder", "decoder")
+
+
+def serialize_networks(model, config: dict, names=NETWORKS) -> dict:
+    """Adds the serialised sub-networks to `config` when the user supplied them."""
+    if model._custom_networks:
+        for name in names:
+            config[name] = keras.saving.serialize_keras_object(getattr(model, name))
+    return config
+
+
+def deserialize_networks(config: dict, names=NETWORKS) -> dict:
+    """A copy of `config` with serialised sub-networks rebuilt as Keras models."""
+    config = dict(config)
+    for name in names:
+        if isinstance(config.get(name), dict):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+    return config
