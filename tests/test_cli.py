@@ -69,3 +69,16 @@ def test_export_preset(tmp_path, capsys):
     assert "Wrote SavedModel" in capsys.readouterr().out
     with pytest.raises(FileExistsError):
         main(["export", "dae_mnist", str(tmp_path / "dae")])
+
+
+def test_demo_command_runs_dualdis_by_default(monkeypatch, tmp_path):
+    import lrep_zoo.dualdis_demo
+
+    calls = []
+    monkeypatch.setattr(lrep_zoo.dualdis_demo, "demo", lambda *a, **k: calls.append((a, k)))
+    assert main(["demo", "--output-dir", str(tmp_path), "--epochs", "2"]) == 0
+    (output_dir,), kwargs = calls[0]
+    assert output_dir == str(tmp_path)
+    assert kwargs["epochs"] == 2 and kwargs["yaleb_model"] is None
+    with pytest.raises(SystemExit, match="dualdis demo only"):
+        main(["demo", "--model", "dae", "--data-dir", str(tmp_path)])
