@@ -116,7 +116,7 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
               verbose=0, jit_compile=True) -> dict:
     import keras
 
-    from lrep_zoo.callbacks_generative import SampleGrid
+    from lrep_zoo.callbacks import SampleGrid
     from lrep_zoo.viz import generative as gviz
 
     keras.utils.set_random_seed(seed)

@@ -92,7 +92,7 @@ def test_wgan_gp_penalty_equals_independent_computation():
 
 @pytest.mark.backends
 def test_fit_moves_both_players_with_n_critic(tmp_path):
-    from lrep_zoo.callbacks_generative import SampleGrid
+    from lrep_zoo.callbacks import SampleGrid
 
     objective = "wgan_gp"
     gan = GAN(**SMALL, objective=objective, n_critic=2, seed=0)
