@@ -3,7 +3,8 @@
 Each benchmark script measures on the backend it runs under (`--worker`) and, run
 without `--worker`, starts one subprocess per installed backend, then prints a
 table and writes JSON. Ratios are taken within one process, with the compared
-models timed in alternation, so that machine load affects both alike.
+models timed in alternation, so that machine load affects both alike; the headline
+ratio compares each model's fastest timing (see `ratio_summary`).
 """
 
 from __future__ import annotations
@@ -34,14 +35,33 @@ def step_seconds(model, x, y=None, batch_size=128, steps=20) -> float:
 
 
 def compare(models: dict, x, y=None, batch_size=128, steps=20, repeats=5) -> dict:
-    """Median step time of each model, timed in alternation; models are warmed up first."""
+    """Step times of each model, timed in alternation (order reversed every other round).
+
+    Returns `{name: sorted list of seconds per step}`; models are warmed up first.
+    """
     for model in models.values():
         step_seconds(model, x, y, batch_size, steps=2)  # compile
     times = {name: [] for name in models}
-    for _ in range(repeats):
-        for name, model in models.items():
-            times[name].append(step_seconds(model, x, y, batch_size, steps))
-    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    names = list(models)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name].append(step_seconds(models[name], x, y, batch_size, steps))
+    return {name: sorted(t) for name, t in times.items()}
+
+
+def ratio_summary(times: dict, numerator: str, denominator: str) -> dict:
+    """Milliseconds and ratios of two models' timings from `compare`.
+
+    `ratio` compares the fastest timing of each model (the timeit convention: load
+    from other processes only ever adds time, and on shared VMs it comes in
+    bursts that can cover a whole timing); `ratio_median` is given beside it.
+    """
+    a, b = times[numerator], times[denominator]
+    median = lambda t: t[len(t) // 2]  # noqa: E731
+    return {f"{numerator}_ms": 1e3 * a[0], f"{denominator}_ms": 1e3 * b[0],
+            f"{numerator}_ms_median": 1e3 * median(a),
+            f"{denominator}_ms_median": 1e3 * median(b),
+            "ratio": a[0] / b[0], "ratio_median": median(a) / median(b)}
 
 
 def run_workers(script: str, backends=None, extra_args=()) -> dict:

@@ -4,8 +4,10 @@ The model is the CIFAR-10 MLP of the SHADE table (`lrep_zoo.nets.classifiers.mlp
 3x512 ReLU on 32x32x3 inputs, logits, momentum SGD): `regularizer="shade"` puts
 a `SHADE` layer (moving averages + penalty) on each of the 3 hidden
 pre-activations; the plain twin has `regularizer="none"`. Both are timed in
-alternation in one process per backend (paired repeats; the ratio is the
-median of the per-pair ratios), so that machine load affects both alike. Target: SHADE / plain <= 1.10 on the JAX and TensorFlow backends.
+alternation in one process per backend, so that machine load affects both alike;
+the ratio compares their fastest timings (`_timing.ratio_summary`; the ratio of
+medians is given beside it). Target: SHADE / plain <= 1.10 on the JAX and
+TensorFlow backends.
 
     python benchmarks/shade_step_time.py            # every installed backend
     python benchmarks/shade_step_time.py --hidden 1024 1024 --batch-size 256
@@ -45,20 +47,8 @@ def worker(batch_size: int, steps: int, repeats: int, hidden: list[int]) -> dict
             jit_compile=jit,
         )
         models[name] = model
-    for model in models.values():
-        _timing.step_seconds(model, x, y, batch_size, steps=2)  # compile
-    # Paired, interleaved timings (the first of each pair alternates): the ratio
-    # is the median of the per-pair ratios, robust to slow drifts of the load.
-    times = {"shade": [], "plain": []}
-    for r in range(repeats):
-        order = ("shade", "plain") if r % 2 == 0 else ("plain", "shade")
-        for name in order:
-            times[name].append(_timing.step_seconds(models[name], x, y, batch_size, steps))
-    ratios = sorted(s / p for s, p in zip(times["shade"], times["plain"]))
-    median = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    return {"shade_ms": 1e3 * median["shade"], "plain_ms": 1e3 * median["plain"],
-            "ratio": ratios[len(ratios) // 2], "ratio_of_medians": median["shade"] / median["plain"],
-            "pair_ratios": ratios, "jit_compile": jit,
+    times = _timing.compare(models, x, y, batch_size, steps, repeats)
+    return {**_timing.ratio_summary(times, "shade", "plain"), "jit_compile": jit,
             "shade_layers": sum(type(l).__name__ == "SHADE" for l in models["shade"].layers)}
 
 
@@ -78,14 +68,14 @@ def main():
              "--repeats", str(args.repeats), "--hidden", *map(str, args.hidden)]
     results = _timing.run_workers(__file__, backends=args.backends, extra_args=extra)
     rows = [[b, f"{r['shade_ms']:.1f}", f"{r['plain_ms']:.1f}", f"{r['ratio']:.3f}",
-             f"{r['pair_ratios'][0]:.2f}-{r['pair_ratios'][-1]:.2f}", r["jit_compile"]]
+             f"{r['ratio_median']:.3f}", r["jit_compile"]]
             if "ratio" in r else [b, "error", r["error"], "", "", ""]
             for b, r in results.items()]
     _timing.print_table(
         f"MLP {'x'.join(map(str, args.hidden))} train step, SHADE on every hidden layer vs "
-        f"plain, batch {args.batch_size}, {args.repeats} paired repeats of {args.steps} steps",
-        ["backend", "shade ms/step", "plain ms/step", "ratio (median of pairs)",
-         "pair range", "jit"], rows)
+        f"plain, batch {args.batch_size}, best of {args.repeats} alternated timings of "
+        f"{args.steps} steps", ["backend", "shade ms/step", "plain ms/step", "ratio",
+                                "ratio of medians", "jit"], rows)
     path = _timing.write_results("shade_step_time", {"results": results, "args": vars(args),
                                                      "machine": platform.platform()})
     print(f"\nWrote {path}")
