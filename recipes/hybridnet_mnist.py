@@ -29,8 +29,8 @@ DESCRIPTION = "HybridNet (+ SHADE) vs supervised baseline on MNIST, 100/1000 lab
 VARIANTS = ("baseline", "hybridnet", "hybridnet_shade")
 
 
-def build(variant: str, steps: int, shade_weight: float = 1e-3, stability_weight: float = 30.0,
-          rampup_fraction: float = 0.5, seed: int = 0, filters=(8, 16), input_noise: float = 0.0):
+def build(variant: str, steps: int, shade_weight: float = 1e-3, stability_weight: float = 100.0,
+          rampup_fraction: float = 0.5, seed: int = 0, filters=(8, 16), input_noise: float = 0.15):
     """The model of one row (uncompiled)."""
     from lrep_zoo.models.hybridnet import HybridNet
     from lrep_zoo.nets import hybrid_mnist
@@ -91,12 +91,12 @@ def run(
     steps=1000,
     batch_size=64,
     labelled_per_batch=16,
-    learning_rate=1e-3,
+    learning_rate=3e-3,
     shade_weight=1e-3,
-    stability_weight=30.0,
+    stability_weight=100.0,
     rampup_fraction=0.5,
     filters=(8, 16),
-    input_noise=0.0,
+    input_noise=0.15,
     save_weights=False,
     verbose=2,
 ) -> dict:
@@ -207,12 +207,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--labelled-per-batch", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--shade-weight", type=float, default=1e-3)
-    parser.add_argument("--stability-weight", type=float, default=30.0)
+    parser.add_argument("--stability-weight", type=float, default=100.0)
     parser.add_argument("--rampup-fraction", type=float, default=0.5)
     parser.add_argument("--filters", type=int, nargs=2, default=[8, 16])
-    parser.add_argument("--input-noise", type=float, default=0.0)
+    parser.add_argument("--input-noise", type=float, default=0.15)
     parser.add_argument("--save-weights", action="store_true")
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--summarise", nargs="+", metavar="DIR",

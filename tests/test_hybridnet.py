@@ -164,6 +164,26 @@ def test_fit_logs_every_term_and_updates_the_mean_teacher(backend):
 
 
 @pytest.mark.backends
+def test_mean_teacher_targets_use_batch_statistics():
+    """Teacher == student at step 0: without noise and augmentation its targets are the
+    student's training-mode predictions (batch statistics, not the initial moving ones)."""
+    keras.utils.set_random_seed(2)
+    model = _tiny(seed=2, input_noise=0.0, max_translation=0)
+    x, _ = _batch(8)
+    x = 5.0 * x + 3.0  # far from the initial moving statistics (mean 0, variance 1)
+    out = model(x, training=True)
+    np.testing.assert_allclose(_np(out["_teacher_probabilities"]), _np(out["probabilities"]),
+                               atol=1e-5)
+    bn_t = model.teacher_encoder.get_layer("encoder_c_block1_bn")
+    bn_s = model.encoder_c.get_layer("encoder_c_block1_bn")
+    np.testing.assert_allclose(_np(bn_t.moving_mean), _np(bn_s.moving_mean), atol=1e-6)
+    assert np.abs(_np(bn_t.moving_mean)).max() > 0  # the teacher updates its own statistics
+    assert all(not v.trainable for v in model.teacher_encoder.weights)
+    ema = {id(t) for t, _ in model._ema_pairs}
+    assert id(bn_t.gamma) in ema and id(bn_t.moving_mean) not in ema
+
+
+@pytest.mark.backends
 def test_random_translate_shifts_each_image_and_schedules():
     rng = np.random.default_rng(3)
     x = rng.uniform(size=(6, 5, 5, 2)).astype("float32")
@@ -220,7 +240,7 @@ def test_save_load_export_and_grid_callback(tmp_path):
     keras.utils.set_random_seed(0)
     x, y = _batch()
     model = _tiny(shade_weight=1e-3, seed=0)
-    model.compile(optimizer="adam", jit_compile=False)  # XLA: see the mean-teacher test
+    model.compile(optimizer="adam", jit_compile=False)
     grids = ReconstructionGrid(x[:4], tmp_path / "grids", every=1)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[grids])
     assert [p.name for p in grids.paths] == ["reconstructions_epoch001.png"]

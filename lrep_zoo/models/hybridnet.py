@@ -85,8 +85,10 @@ class HybridNet(keras.Model):
 
     - `classification`: cross-entropy on the labelled samples only;
     - `stability`: `||softmax(student) - softmax(teacher)||^2` (mean over
-      classes and batch) against a Mean Teacher (EMA of `E_c` + classifier, no
-      decoder, another augmentation and noise draw) or, `stability="pi"`, a
+      classes and batch) against a Mean Teacher (EMA of the trainable weights
+      of `E_c` + classifier, no decoder, another augmentation and noise draw,
+      run in training mode: BatchNorm on batch statistics, its moving
+      statistics its own) or, `stability="pi"`, a
       second stochastic pass of the model itself (detached);
     - `reconstruction`: `||x - x_hat||^2`;
     - `intermediate`: each decoder activation `r_l` reconstructs the matching
@@ -194,10 +196,13 @@ class HybridNet(keras.Model):
         if self._enabled("stability") and stability == "mean_teacher":
             self.teacher_encoder = _teacher_copy(encoder_c, "teacher_encoder")
             self.teacher_classifier = _teacher_copy(classifier, "teacher_classifier")
-            self._ema_pairs = _weight_pairs(
-                [self.teacher_encoder, self.teacher_classifier], [encoder_c, classifier]
-            )
-            ema_update(*zip(*self._ema_pairs), decay=0.0)  # teacher starts as the student
+            teachers = [self.teacher_encoder, self.teacher_classifier]
+            students = [encoder_c, classifier]
+            # The teacher starts as the student (an arithmetic copy: distinct JAX buffers).
+            ema_update(*zip(*_weight_pairs(teachers, students)), decay=0.0)
+            # The EMA follows the student's trainable weights; the teacher's BatchNorm
+            # moving statistics are its own (updated by its batch-statistics passes).
+            self._ema_pairs = _weight_pairs(teachers, students, trainable_only=True)
 
         self.loss_trackers = {
             term: keras.metrics.Mean(name=f"{term}_loss")
@@ -293,8 +298,10 @@ class HybridNet(keras.Model):
         if self._enabled("stability"):
             view = self._noisy(self.augment(inputs))
             if self.stability == "mean_teacher":
-                h_t = _as_list(self.teacher_encoder(view, training=False))[0]
-                teacher_logits = self.teacher_classifier(h_t, training=False)
+                # Training mode, as in Mean Teacher: batch statistics (see
+                # `_TeacherBatchNormalization`) and the teacher's own dropout.
+                h_t = _as_list(self.teacher_encoder(view, training=True))[0]
+                teacher_logits = self.teacher_classifier(h_t, training=True)
                 step = ops.convert_to_tensor(self.train_steps)
                 decay = ops.minimum(1.0 - 1.0 / (step + 1.0), self.ema_decay)
                 ema_update(*zip(*self._ema_pairs), decay=decay)
@@ -412,12 +419,47 @@ class HybridNet(keras.Model):
         return cls(**config)
 
 
+class _TeacherBatchNormalization(keras.layers.BatchNormalization):
+    """`BatchNormalization` of the frozen Mean Teacher: batch statistics when training.
+
+    A non-trainable Keras `BatchNormalization` normalises with its moving
+    statistics even with `training=True`. The Mean Teacher (Tarvainen &
+    Valpola 2017) runs in training mode like the student: it normalises with
+    the statistics of the batch and updates its own moving statistics (used at
+    inference), while its weights only follow the EMA. With moving statistics
+    the teacher's targets are wrong for the first hundreds of steps (the
+    moving variance starts at 1) and the stability term drags the student
+    down with them. `renorm` is not supported.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not training or self.renorm:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, "float32")
+        mean, variance = self._moments(x, mask)
+        m = self.momentum
+        self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
+        self.moving_variance.assign(m * self.moving_variance + (1.0 - m) * variance)
+        outputs = ops.batch_normalization(
+            x, mean, variance, axis=self.axis, epsilon=self.epsilon,
+            offset=ops.cast(self.beta, "float32") if self.center else None,
+            scale=ops.cast(self.gamma, "float32") if self.scale else None,
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+
 def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
-    """A frozen copy of `model` for the Mean Teacher, its `SHADE` layers removed."""
+    """A frozen copy of `model` for the Mean Teacher, its `SHADE` layers removed.
+
+    Its BatchNorm layers are `_TeacherBatchNormalization` (batch statistics in
+    training mode although frozen).
+    """
 
     def clone(layer):
         if isinstance(layer, SHADE):
             return keras.layers.Identity(name=layer.name)
+        if type(layer) is keras.layers.BatchNormalization:
+            return _TeacherBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
     teacher = keras.models.clone_model(model, clone_function=clone)
@@ -426,8 +468,11 @@ def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
     return teacher
 
 
-def _weight_pairs(teachers, students):
-    """`(teacher_variable, student_variable)` pairs, matched by layer name."""
+def _weight_pairs(teachers, students, trainable_only=False):
+    """`(teacher_variable, student_variable)` pairs, matched by layer name.
+
+    `trainable_only`: only the pairs whose student variable is trainable.
+    """
     pairs = []
     for teacher, student in zip(teachers, students):
         by_name = {layer.name: layer for layer in student.layers}
@@ -437,5 +482,6 @@ def _weight_pairs(teachers, students):
             source = by_name[layer.name]
             if len(source.weights) != len(layer.weights):
                 raise ValueError(f"Teacher layer {layer.name} does not match the student.")
-            pairs.extend(zip(layer.weights, source.weights))
+            pairs.extend((t, s) for t, s in zip(layer.weights, source.weights)
+                         if s.trainable or not trainable_only)
     return pairs
