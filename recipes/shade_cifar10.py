@@ -112,16 +112,20 @@ def centre_crop(x: np.ndarray, crop: int | None) -> np.ndarray:
 
 def build_classifier(arch, input_shape, num_classes, regularizer, weight, hidden=(512, 512, 512),
                      dropout_rate=0.5, momentum=0.8):
-    from lrep_zoo.nets.classifiers import alexnet, mlp
+    """`arch` "mlp" (hidden widths `hidden`), "lenet" (Dense widths `hidden`) or "alexnet"."""
+    from lrep_zoo.nets.classifiers import alexnet, lenet, mlp
 
     weight = None if regularizer in ("none", "dropout") else weight
     if arch == "mlp":
         return mlp(input_shape, num_classes, hidden=tuple(hidden), regularizer=regularizer,
                    weight=weight, dropout_rate=dropout_rate, momentum=momentum)
+    if arch == "lenet":
+        return lenet(input_shape, num_classes, dense=tuple(hidden), regularizer=regularizer,
+                     weight=weight, dropout_rate=dropout_rate, momentum=momentum)
     if arch == "alexnet":
         return alexnet(input_shape, num_classes, regularizer=regularizer, weight=weight,
                        dropout_rate=dropout_rate, momentum=momentum)
-    raise ValueError(f"Unknown arch {arch!r}; expected 'mlp' or 'alexnet'.")
+    raise ValueError(f"Unknown arch {arch!r}; expected 'mlp', 'lenet' or 'alexnet'.")
 
 
 def accuracy(model, x, y, batch_size=500) -> float:

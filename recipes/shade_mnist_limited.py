@@ -1,10 +1,12 @@
 """Recipe: SHADE with limited training sets on MNIST (accuracy vs labelled samples).
 
 The SHADE paper reports that the gain of SHADE grows as the labelled set
-shrinks. This recipe trains the MLP of `lrep_zoo.nets.classifiers` (2x256 by
-default, ReLU, SHADE on every hidden pre-activation) on `--labels` labelled MNIST
-images (default 100, 500, 1000 and all available), with each regulariser of
-`--regularizers`, and prints test accuracy, mean +- std over `--seeds`.
+shrinks. This recipe trains a classifier of `lrep_zoo.nets.classifiers` on
+`--labels` labelled MNIST images (default 100, 500, 1000 and all available),
+with each regulariser of `--regularizers`, and prints test accuracy, mean +- std
+over `--seeds`. `--arch lenet` (default) is the small LeNet-style ConvNet (conv 8
+and conv 16, 5x5, max-pool, fc 128), `--arch mlp` the MLP (2x256); both ReLU,
+SHADE on every hidden pre-activation (conv and Dense).
 
 Protocol:
 - the last `--val-images` training images are a validation split, never
@@ -17,7 +19,8 @@ Protocol:
   of labels (one run per weight, on the subset of `--select-seed`), and
   reported; the test split is only used for the reported numbers;
 - every run is `--steps` steps of momentum SGD (lr 0.01, x0.95 every 100
-  steps), batch 100, whatever the number of labels;
+  steps), batch 100, whatever the number of labels; no augmentation, no
+  normalisation layer: only the regulariser differs between the rows;
 - binarised-activation check (Table A.1) of the trained SHADE and
   no-regularisation models at `--binarize-labels`.
 
@@ -27,6 +30,7 @@ online, full MNIST comes through TFDS. Writes `results.json` to `--output-dir`.
 
     lrep-zoo train shade_mnist_limited --data-dir ../shared/data --seeds 0 1 2
     python recipes/shade_mnist_limited.py --labels 1000 --regularizers none shade --steps 300
+    python recipes/shade_mnist_limited.py --arch mlp --labels 1000   # MLP 2x256
 """
 
 from __future__ import annotations
@@ -38,16 +42,18 @@ import time
 import numpy as np
 
 NAME = "shade_mnist_limited"
-DESCRIPTION = "SHADE vs no regul./weight decay on MNIST with 100/500/1000/all labels (MLP)"
+DESCRIPTION = "SHADE vs no regul./weight decay on MNIST with 100/500/1000/all labels (LeNet, MLP)"
 
 REGULARIZER_NAMES = ("none", "weight_decay", "entropy", "dropout", "shade", "shade_dropout")
 DEFAULT_REGULARIZERS = ("none", "weight_decay", "shade")
 DEFAULT_LABELS = ("100", "500", "1000", "all")
+ARCHS = ("lenet", "mlp")
+DEFAULT_HIDDEN = {"lenet": (128,), "mlp": (256, 256)}  # Dense widths
 DEFAULT_GRID = {
     "weight_decay": (1e-4, 5e-4, 2e-3),
     "entropy": (1e-5, 1e-4, 1e-3),
-    "shade": (1e-5, 1e-4, 1e-3),
-    "shade_dropout": (1e-5, 1e-4, 1e-3),
+    "shade": (1e-4, 1e-3, 1e-2),
+    "shade_dropout": (1e-4, 1e-3, 1e-2),
 }
 
 
@@ -62,6 +68,7 @@ def _labelled_indices(y_pool, labels, seed):
 def run(
     output_dir="lrep_zoo_outputs/shade_mnist_limited",
     data_dir=None,
+    arch="lenet",
     labels=DEFAULT_LABELS,
     regularizers=DEFAULT_REGULARIZERS,
     seeds=(0, 1, 2),
@@ -70,7 +77,7 @@ def run(
     learning_rate=0.01,
     lr_decay=0.95,
     steps_per_decay=100,
-    hidden=(256, 256),
+    hidden=None,
     dropout_rate=0.5,
     momentum=0.8,
     val_images=2000,
@@ -86,7 +93,8 @@ def run(
     """Selects the weights on validation per number of labels, trains every seed.
 
     `weights` ({regularizer: weight}) skips the selection for those regularisers
-    (the same weight for every number of labels).
+    (the same weight for every number of labels). `hidden` (Dense widths)
+    defaults to `DEFAULT_HIDDEN[arch]`.
     """
     import keras
 
@@ -95,6 +103,9 @@ def run(
     from lrep_zoo.recipes.shade_cifar10 import summarise
     from lrep_zoo.recipes.shade_cifar10 import train_classifier
 
+    if arch not in ARCHS:
+        raise ValueError(f"Unknown arch {arch!r}; expected one of {ARCHS}.")
+    hidden = tuple(hidden or DEFAULT_HIDDEN[arch])
     out = reporting.output_dir(output_dir)
     x, y = data.load_arrays("mnist", "train", data_dir=data_dir)
     x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
@@ -116,7 +127,8 @@ def run(
                   dropout_rate=dropout_rate, momentum=momentum, jit_compile=jit_compile,
                   num_classes=int(y.max()) + 1)
     results = {
-        "recipe": NAME, "labels": labels, "regularizers": list(regularizers), "steps": steps,
+        "recipe": NAME, "arch": arch, "labels": labels, "regularizers": list(regularizers),
+        "steps": steps,
         "batch_size": batch_size, "learning_rate": learning_rate, "lr_decay": lr_decay,
         "steps_per_decay": steps_per_decay, "hidden": list(hidden),
         "dropout_rate": dropout_rate, "shade_momentum": momentum,
@@ -130,7 +142,7 @@ def run(
     for n in labels:
         def train(reg, w, seed):
             idx = _labelled_indices(y_pool, n, seed)
-            return train_classifier("mlp", x_pool[idx], y_pool[idx], evals, regularizer=reg,
+            return train_classifier(arch, x_pool[idx], y_pool[idx], evals, regularizer=reg,
                                     weight=w, seed=seed, **common)
 
         selection = {}
@@ -219,6 +231,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--data-dir", default=None,
                         help="npz folder (like shared/data) or TFDS data_dir; "
                              "default: $LREP_ZOO_DATA_DIR, then TFDS")
+    parser.add_argument("--arch", default="lenet", choices=ARCHS,
+                        help="lenet: small ConvNet (default); mlp: MLP --hidden")
     parser.add_argument("--labels", nargs="+", default=list(DEFAULT_LABELS),
                         help="numbers of labelled samples (multiples of 10) or 'all'")
     parser.add_argument("--regularizers", nargs="+", default=list(DEFAULT_REGULARIZERS),
@@ -231,7 +245,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--lr-decay", type=float, default=0.95)
     parser.add_argument("--steps-per-decay", type=int, default=100)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    parser.add_argument("--hidden", type=int, nargs="+", default=None,
+                        help="Dense widths (default: 128 for lenet, 256 256 for mlp)")
     parser.add_argument("--dropout-rate", type=float, default=0.5)
     parser.add_argument("--shade-momentum", type=float, default=0.8)
     parser.add_argument("--val-images", type=int, default=2000)
@@ -256,7 +271,7 @@ def main(argv=None) -> dict:
     grid = ({r: tuple(args.grid) for r in DEFAULT_GRID} if args.grid else None)
     weights = {k: float(v) for k, v in (w.split("=") for w in args.weight)}
     results = run(
-        output_dir=args.output_dir, data_dir=args.data_dir, labels=args.labels,
+        output_dir=args.output_dir, data_dir=args.data_dir, arch=args.arch, labels=args.labels,
         regularizers=args.regularizers, seeds=args.seeds, steps=steps,
         batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
         steps_per_decay=args.steps_per_decay, hidden=args.hidden,
@@ -266,7 +281,7 @@ def main(argv=None) -> dict:
         test_images=args.test_images, jit_compile=False if args.no_jit else None,
         verbose=args.verbose,
     )
-    print(f"\nMNIST test accuracy (%) vs labelled samples, mean +- std over seeds "
+    print(f"\nMNIST test accuracy (%, {args.arch}) vs labelled samples, mean +- std over seeds "
           f"{list(args.seeds)}:")
     print(results["table"])
     if results["binarized_table"]:

@@ -14,6 +14,7 @@ from lrep_zoo.layers.binarize import Binarize
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.layers.shade import EntropyVariance
 from lrep_zoo.nets.classifiers import alexnet
+from lrep_zoo.nets.classifiers import lenet
 from lrep_zoo.nets.classifiers import mlp
 from lrep_zoo.regularizers import REGULARIZERS
 from lrep_zoo.regularizers import add_shade
@@ -514,6 +515,27 @@ def test_builders_cover_the_table():
     assert _shade_names(net) == [
         "conv1_shade", "conv2_shade", "fc1_shade", "fc2_shade",
     ]
+    net.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=SMOKE_JIT,
+    )
+    history = net.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_lenet_builder():
+    x = np.random.default_rng(10).normal(size=(4, 28, 28, 1)).astype("float32")
+    y = np.array([0, 1, 2, 3])
+    net = lenet((28, 28, 1), 4, regularizer="shade", weight=1e-3)
+    assert _shade_names(net) == ["conv1_shade", "conv2_shade", "fc1_shade"]
+    # 28 -> conv 5x5 "valid" 24 -> pool 12 -> conv 8 -> pool 4: 4 * 4 * 16 features
+    assert net.get_layer("flatten").output.shape[-1] == 4 * 4 * 16
+    assert net.output_shape == (None, 4)
+    plain = lenet((28, 28, 1), 4, dense=(6, 5), regularizer="weight_decay", weight=1e-4)
+    assert [l.name for l in plain.layers if l.name.startswith("fc")] == [
+        "fc1", "fc1_activation", "fc2", "fc2_activation"]
+    assert len(plain.losses) == 5  # L2 on 2 convs, 2 hidden Dense, the output
     net.compile(
         "sgd",
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -18,7 +18,7 @@ def test_shade_mnist_limited_smoke(shared_data_dir, tmp_path, capsys):
     results = shade_mnist_limited.main([
         "--data-dir", str(shared_data_dir), "--output-dir", str(out),
         "--labels", "100", "all", "--regularizers", "none", "shade",
-        "--seeds", "0", "--steps", "4", "--hidden", "32", "32", "--weight", "shade=1e-4",
+        "--seeds", "0", "--steps", "4", "--hidden", "32", "--weight", "shade=1e-4",
         "--binarize-labels", "100", "--train-images", "1200", "--val-images", "200",
         "--test-images", "200", "--verbose", "0", *NO_JIT,
     ])
@@ -29,7 +29,8 @@ def test_shade_mnist_limited_smoke(shared_data_dir, tmp_path, capsys):
         ("100", "none"), ("100", "shade"), ("all", "none"), ("all", "shade")}
     assert set(saved["rows"]["100/shade"]) >= {"mean", "std", "n"}
     binarized = [r["binarized"] for r in saved["runs"] if "binarized" in r]
-    assert len(binarized) == 2 and set(binarized[0]) == {"full", "fc1", "fc2"}
+    assert saved["arch"] == "lenet" and saved["hidden"] == [32]
+    assert len(binarized) == 2 and set(binarized[0]) == {"full", "conv1", "conv2", "fc1"}
     assert "SHADE - no regul." in results["table"]
     assert "| all (1000) |" in capsys.readouterr().out
 
@@ -54,6 +55,19 @@ def test_shade_cifar10_smoke(shared_data_dir, tmp_path, capsys):
     assert "fc1 binarised" in results["binarized_table"]
     printed = capsys.readouterr().out
     assert "CIFAR-10 test accuracy" in printed
+
+
+def test_shade_mnist_limited_mlp_and_errors(shared_data_dir, tmp_path):
+    results = shade_mnist_limited.run(
+        output_dir=tmp_path / "mlp", data_dir=shared_data_dir, arch="mlp", labels=["100"],
+        regularizers=["none"], seeds=[0], steps=2, train_images=1200, val_images=200,
+        test_images=100, binarize_labels="none", verbose=0,
+        jit_compile=None if BACKEND == "jax" else False,
+    )
+    assert results["hidden"] == [256, 256] and results["rows"]["100/none"]["n"] == 1
+    with pytest.raises(ValueError, match="arch"):
+        shade_mnist_limited.run(output_dir=tmp_path / "x", data_dir=shared_data_dir,
+                                arch="resnet", verbose=0)
 
 
 def test_cifar_alexnet_augmentation_shapes():

@@ -1,5 +1,5 @@
 """Network builders: functional `keras.Model` factories, each shape in one place."""
 
-from lrep_zoo.nets.classifiers import alexnet, mlp
+from lrep_zoo.nets.classifiers import alexnet, lenet, mlp
 
-__all__ = ["alexnet", "mlp"]
+__all__ = ["alexnet", "lenet", "mlp"]
