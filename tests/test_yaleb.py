@@ -109,3 +109,34 @@ def test_tfds_builder_from_official_pgm_files(shared_data_dir, tmp_path):
         assert got["image"].shape[1:] == (192, 168, 1)
     assert builder.info.features["lighting"].num_classes == 14
     assert builder.info.splits["test"].num_examples == 64  # half of 2 x 64
+
+
+def test_relighting_batches_keep_identity_and_superpose_same_face():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 6, 5, 1)).astype("uint8")
+    identity = np.repeat([0, 1, 2], 4)
+    lighting = np.arange(12) % 14
+    batches = yaleb.RelightingBatches(images, identity, lighting, batch_size=5, light_mix=True, gain=2.0)
+    a, e = np.array(POSITIONS).T
+    np.testing.assert_array_equal(yaleb.MIRRORED_LIGHTING_CLASS[yaleb.lighting_class(a, e)],
+                                  yaleb.lighting_class(-a, e))
+    assert len(batches) == 3
+    seen = 0
+    for i in range(len(batches)):
+        x, (y, z) = batches[i]
+        assert x.dtype == np.float32 and x.shape[1:] == (6, 5, 1)
+        assert x.min() >= 0 and x.max() <= 255
+        for k, l in zip(y, z):  # the lighting label comes from an image of the same face
+            assert identity[lighting == l][0] == k
+        seen += len(y)
+    assert seen == 12
+    plain = yaleb.RelightingBatches(images, identity, lighting, batch_size=12, light_mix=False)
+    x, (y, z) = plain[0]
+    order = np.argsort(z)
+    np.testing.assert_array_equal(x[order], images.astype("float32"))
+
+    mirrored = yaleb.RelightingBatches(images, identity, lighting, batch_size=12, mirror=True)
+    x, (y, z) = mirrored[0]
+    for image, k, l in zip(x, y, z):
+        j = np.flatnonzero((identity == k) & ((lighting == l) | (yaleb.MIRRORED_LIGHTING_CLASS[lighting] == l)))
+        assert any((image == images[i]).all() or (image == images[i][:, ::-1]).all() for i in j)

@@ -109,7 +109,7 @@ register_preset(
         name="dualdis_yaleb",
         model="DualDis",
         weights="yaleb",
-        sha256="7b3e69e83afaa501228b51cc2682752fa600ce1419ac5c21cc7fd297ecd52ecb",
+        sha256="0842094f365fd22069f2a57e645fd04f888415ee0107882e4b2c8e7560444f8e",
         description="DualDis identity / lighting disentangling, Extended Yale-B (192x168x1 in)",
         recipe="dualdis_yaleb",
     )

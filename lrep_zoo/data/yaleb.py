@@ -19,12 +19,17 @@ The split depends only on (subject, azimuth, elevation): within each identity,
 images are ordered by a SHA-256 key; the first half (floor) is `test`, and of the
 rest, `round(0.2 * n)` go to `validation`, the others to `train`.
 
+`RelightingBatches` (not in the paper, opt-in) feeds training with relit
+images: mirrored faces (the light moves to the other side), brightness scaled, or
+two images of one face under two lights superposed; see its docstring.
+
 Example:
 
 ```python
 from lrep_zoo.data import yaleb
 data = yaleb.load_yaleb_npz("/path/to/shared/data", resolution="48x42")
 x, y, z = data["train"]["image"], data["train"]["identity"], data["train"]["lighting"]
+batches = yaleb.RelightingBatches(x, y, z, batch_size=64, mirror=True, gain=4.0)
 ```
 """
 
@@ -35,6 +40,7 @@ import os
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 
 NUM_IDENTITIES = 38
@@ -76,6 +82,10 @@ def lighting_class(azimuth, elevation):
     label = np.where(middle & (col >= 0), 4 + col, label)
     label = np.where(bottom & (col >= 0), 9 + col, label)
     return label if label.ndim else int(label)
+
+
+# Lighting class of the mirrored light position (-A, E): the binning is symmetric.
+MIRRORED_LIGHTING_CLASS = np.array([0, 3, 2, 1, 8, 7, 6, 5, 4, 13, 12, 11, 10, 9])
 
 
 def _split_key(subject: int, azimuth: int, elevation: int) -> str:
@@ -173,6 +183,78 @@ def _assemble(images, subject, azimuth, elevation) -> dict:
             "elevation": elevation[m],
         }
     return out
+
+
+# ------------------------------------------------------------------ augmentation
+class RelightingBatches(keras.utils.PyDataset):
+    """Shuffled training batches `(images, (identity, lighting))` with relighting.
+
+    Not part of the paper's protocol (an option of `recipes/dualdis_yaleb.py`).
+    With few light positions per face (26 in train), networks overfit the light
+    positions they saw (and their brightness); a linear classifier on the pixels
+    does not (a face's images span a low-dimensional "illumination cone"). These
+    relightings show a face under light positions and intensities it lacks:
+
+    - `mirror`: left-right flip with probability 1/2; the light moves to (-A, E),
+      so the lighting label becomes `MIRRORED_LIGHTING_CLASS[z]` (the 64 light
+      positions and the 14-class binning are symmetric).
+    - `gain`: brightness scaled by `g`, log-uniform in `[1/gain, gain]`, clipped
+      to 255 (a brighter or dimmer source; 1 disables).
+    - `light_mix`: `a x + (1 - a) x'` with `x'` another training image of the same
+      identity and `a ~ U(0, 1)`: for a fixed pose, image intensities add up over
+      light sources, so this is the face under both lights (with dimmed sources).
+      The lighting label is `x`'s with probability `a`, else `x'`'s, so that a
+      cross-entropy on it is, in expectation, the mixup soft-label loss. (Helps
+      identity but blurs the lighting classes; not used by the preset.)
+
+    Images come out as float32 in 0..255, like the inputs (any image shape).
+
+    Example:
+
+    ```python
+    batches = RelightingBatches(x, identity, lighting, batch_size=64, mirror=True, gain=4.0)
+    model.fit(batches, epochs=10)
+    ```
+    """
+
+    def __init__(self, images, identity, lighting, batch_size: int = 64, mirror: bool = False,
+                 gain: float = 1.0, light_mix: bool = False, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.images = np.asarray(images)
+        self.identity = np.asarray(identity).reshape(-1)
+        self.lighting = np.asarray(lighting).reshape(-1)
+        self.batch_size = int(batch_size)
+        self.mirror = bool(mirror)
+        self.light_mix = bool(light_mix)
+        self.gain = float(gain)
+        self.rng = np.random.default_rng(seed)
+        self.by_identity = {k: np.flatnonzero(self.identity == k) for k in np.unique(self.identity)}
+        self.order = self.rng.permutation(len(self.images))
+
+    def __len__(self):
+        return -(-len(self.images) // self.batch_size)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
+
+    def __getitem__(self, index):
+        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        x = self.images[idx].astype("float32")
+        y, z = self.identity[idx], self.lighting[idx].copy()
+        shape = (len(idx),) + (1,) * (x.ndim - 1)
+        if self.light_mix:
+            other = np.array([self.rng.choice(self.by_identity[k]) for k in y])
+            a = self.rng.uniform(0.0, 1.0, len(idx)).astype("float32")
+            x = a.reshape(shape) * x + (1.0 - a.reshape(shape)) * self.images[other].astype("float32")
+            z = np.where(self.rng.uniform(size=len(idx)) < a, z, self.lighting[other])
+        if self.mirror:
+            flip = self.rng.uniform(size=len(idx)) < 0.5
+            x = np.where(flip.reshape(shape), x[:, :, ::-1], x)
+            z = np.where(flip, MIRRORED_LIGHTING_CLASS[z], z)
+        if self.gain != 1.0:
+            log_g = self.rng.uniform(-np.log(self.gain), np.log(self.gain), len(idx))
+            x = np.minimum(x * np.exp(log_g).astype("float32").reshape(shape), 255.0)
+        return x, (y, z)
 
 
 # ------------------------------------------------------------------ PGM files
