@@ -166,24 +166,21 @@ class SHADE(keras.layers.Layer):
         h = ops.cast(inputs, "float32")
         rank = len(h.shape)
         axes, bshape = self._layout(rank)
-        p1 = ops.sigmoid(h)  # p(Z=1 | h), differentiable
-        p0 = 1.0 - p1
+        p1 = ops.sigmoid(h)  # p(Z=1 | h), differentiable; p(Z=0 | h) = 1 - p1
 
         if training and self.trainable:
             hs = ops.stop_gradient(h)
-            s1 = ops.sigmoid(hs)
-            s0 = 1.0 - s1
+            s1 = ops.stop_gradient(p1)
             m = self.momentum
-            new_p0 = m * self.moving_p0 + (1.0 - m) * ops.mean(s0, axis=axes)
-            new_p1 = m * self.moving_p1 + (1.0 - m) * ops.mean(s1, axis=axes)
-            # mean_k[p(z|h) / p^z * h] = mean_k[p(z|h) h] / p^z (p^z is per
-            # unit); divide_no_nan only matters if p^z underflows to 0.
+            # Batch means of p(z|h) and p(z|h) h, the z=0 ones from the z=1 ones.
+            mean_s1 = ops.mean(s1, axis=axes)
+            mean_s1h = ops.mean(s1 * hs, axis=axes)
+            new_p0 = m * self.moving_p0 + (1.0 - m) * (1.0 - mean_s1)
+            new_p1 = m * self.moving_p1 + (1.0 - m) * mean_s1
             new_mu0 = m * self.moving_mu0 + (1.0 - m) * ops.divide_no_nan(
-                ops.mean(s0 * hs, axis=axes), new_p0
+                ops.mean(hs, axis=axes) - mean_s1h, new_p0
             )
-            new_mu1 = m * self.moving_mu1 + (1.0 - m) * ops.divide_no_nan(
-                ops.mean(s1 * hs, axis=axes), new_p1
-            )
+            new_mu1 = m * self.moving_mu1 + (1.0 - m) * ops.divide_no_nan(mean_s1h, new_p1)
             self.moving_p0.assign(new_p0)
             self.moving_p1.assign(new_p1)
             self.moving_mu0.assign(new_mu0)
@@ -195,7 +192,9 @@ class SHADE(keras.layers.Layer):
 
         mu0 = ops.reshape(ops.stop_gradient(mu0), bshape)
         mu1 = ops.reshape(ops.stop_gradient(mu1), bshape)
-        terms = p0 * ops.square(h - mu0) + p1 * ops.square(h - mu1)
+        # (1 - p1)(h - mu0)^2 + p1 (h - mu1)^2, written with one product by p1.
+        d0 = ops.square(h - mu0)
+        terms = d0 + p1 * (ops.square(h - mu1) - d0)
         self.add_loss(self.weight * _reduce(terms, axes, self.reduction))
         return inputs
 
