@@ -117,17 +117,7 @@ def mlp(
     h = inputs
     if len(input_shape) > 1:
         h = keras.layers.Flatten(name="flatten")(h)
-    for i, units in enumerate(hidden, start=1):
-        layer = keras.layers.Dense(
-            units, kernel_regularizer=reg.kernel_regularizer(), name=f"fc{i}"
-        )
-        h = _hidden(h, layer, activation, reg, dense=True)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation=output_activation,
-        kernel_regularizer=reg.kernel_regularizer(),
-        name="predictions",
-    )(h)
+    outputs = _dense_top(h, hidden, activation, reg, num_classes, output_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -170,33 +160,9 @@ def alexnet(
     ```
     """
     reg = _Regularization(regularizer, weight, dropout_rate, momentum)
-    inputs = keras.Input(input_shape, name="image")
-    h = inputs
-    for i, f in enumerate(filters, start=1):
-        layer = keras.layers.Conv2D(
-            f,
-            5,
-            padding="same",
-            kernel_regularizer=reg.kernel_regularizer(),
-            name=f"conv{i}",
-        )
-        h = _hidden(h, layer, "relu", reg, dense=False)
-        h = keras.layers.MaxPooling2D(
-            3, strides=2, padding="same", name=f"pool{i}"
-        )(h)
-    h = keras.layers.Flatten(name="flatten")(h)
-    for i, units in enumerate(dense, start=1):
-        layer = keras.layers.Dense(
-            units, kernel_regularizer=reg.kernel_regularizer(), name=f"fc{i}"
-        )
-        h = _hidden(h, layer, "relu", reg, dense=True)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation=output_activation,
-        kernel_regularizer=reg.kernel_regularizer(),
-        name="predictions",
-    )(h)
-    return keras.Model(inputs, outputs, name=name)
+    pool = lambda i: keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")  # noqa: E731
+    return _convnet(input_shape, num_classes, filters, dense, reg, "same", pool,
+                    output_activation, name)
 
 
 def lenet(
@@ -238,27 +204,39 @@ def lenet(
     ```
     """
     reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    pool = lambda i: keras.layers.MaxPooling2D(2, name=f"pool{i}")  # noqa: E731
+    return _convnet(input_shape, num_classes, filters, dense, reg, "valid", pool,
+                    output_activation, name)
+
+
+def _convnet(input_shape, num_classes, filters, dense, reg, padding, pool, output_activation,
+             name) -> keras.Model:
+    """`conv 5x5 -> [regulariser] -> ReLU -> pool` blocks, then `_dense_top`."""
     inputs = keras.Input(input_shape, name="image")
     h = inputs
     for i, f in enumerate(filters, start=1):
         layer = keras.layers.Conv2D(
-            f, 5, kernel_regularizer=reg.kernel_regularizer(), name=f"conv{i}"
+            f, 5, padding=padding, kernel_regularizer=reg.kernel_regularizer(), name=f"conv{i}"
         )
-        h = _hidden(h, layer, "relu", reg, dense=False)
-        h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(h)
+        h = pool(i)(_hidden(h, layer, "relu", reg, dense=False))
     h = keras.layers.Flatten(name="flatten")(h)
-    for i, units in enumerate(dense, start=1):
+    outputs = _dense_top(h, dense, "relu", reg, num_classes, output_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _dense_top(h, widths, activation, reg, num_classes, output_activation):
+    """Hidden Dense layers `fc1, fc2, ...` (with the regulariser), then `predictions`."""
+    for i, units in enumerate(widths, start=1):
         layer = keras.layers.Dense(
             units, kernel_regularizer=reg.kernel_regularizer(), name=f"fc{i}"
         )
-        h = _hidden(h, layer, "relu", reg, dense=True)
-    outputs = keras.layers.Dense(
+        h = _hidden(h, layer, activation, reg, dense=True)
+    return keras.layers.Dense(
         num_classes,
         activation=output_activation,
         kernel_regularizer=reg.kernel_regularizer(),
         name="predictions",
     )(h)
-    return keras.Model(inputs, outputs, name=name)
 
 
 __all__ = ["alexnet", "lenet", "mlp"]
