@@ -110,12 +110,16 @@ def train(
     mirror: bool = False,
     gain: float = 1.0,
     light_mix: bool = False,
+    learning_rate: float = 1e-3,
+    init: str | None = None,
     **model_kwargs,
 ):
     """Trains one model; keeps the weights with the best validation aggregate.
 
     `mirror`, `gain`, `light_mix` (not in the paper) train on relit images
     (`lrep_zoo.data.yaleb.RelightingBatches`); validation and test images are untouched.
+    `init` (a preset folder) starts from that preset's config and weights
+    (fine-tuning; `model_kwargs` override its config).
 
     Returns `(model, info)` where `info` has the validation history, the selected
     epoch and the training time.
@@ -127,7 +131,11 @@ def train(
     keras.utils.set_random_seed(seed)
     train_split, val = data["train"], data["validation"]
     image_shape = train_split["image"].shape[1:]
-    model = compile_model(build_model(variant, image_shape=image_shape, **model_kwargs))
+    if init:
+        model = load_preset(init, **model_kwargs)
+    else:
+        model = build_model(variant, image_shape=image_shape, **model_kwargs)
+    model = compile_model(model, learning_rate)
     best = {"aggregate": -1.0, "epoch": 0, "weights": None}
     history = []
 
@@ -182,6 +190,9 @@ def train(
         "mirror": mirror,
         "gain": gain,
         "light_mix": light_mix,
+        "learning_rate": learning_rate,
+        "init": init,
+        "model_overrides": model_kwargs,
         "selected_epoch": best["epoch"],
         "validation_aggregate": best["aggregate"],
         "train_time_s": train_time,
@@ -205,12 +216,12 @@ def write_grids(model, data: dict, output_dir: str, seed: int = 0) -> list:
     ]
 
 
-def load_preset(folder: str, prefix: str = ""):
-    """A DualDis from `<folder>/<prefix>config.json` and `<prefix>model.weights.h5`."""
+def load_preset(folder: str, prefix: str = "", **overrides):
+    """A DualDis from `<folder>/<prefix>config.json` (with `overrides`) and `<prefix>model.weights.h5`."""
     from lrep_zoo.models.dualdis import DualDis
 
     with open(os.path.join(folder, f"{prefix}config.json")) as f:
-        model = DualDis.from_config(json.load(f)["config"])
+        model = DualDis.from_config({**json.load(f)["config"], **overrides})
     model.load_weights(os.path.join(folder, f"{prefix}model.weights.h5"))
     return model
 
@@ -279,6 +290,11 @@ def main(argv=None):
                         help="not in the paper: superpose two training images of the same face")
     parser.add_argument("--gain", type=float, default=1.0,
                         help="not in the paper: random brightness factor in [1/G, G] on training images")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam, both optimizers")
+    parser.add_argument("--adversarial-weight-z", type=float, default=None,
+                        help="l_adv for h_y -> z (paper: 0.08)")
+    parser.add_argument("--init", default=None, metavar="DIR",
+                        help="fine-tune: start from the preset (config + weights) in DIR")
     parser.add_argument("--output-dir", default="runs/dualdis_yaleb")
     parser.add_argument("--strict", action="store_true", help="also train the strict-protocol probes")
     parser.add_argument("--evaluate", default=None, metavar="DIR",
@@ -296,10 +312,15 @@ def main(argv=None):
         kwargs["adversarial_loss_z"] = args.adversarial_loss_z
     if args.input_normalization:
         kwargs["input_normalization"] = args.input_normalization
+    if args.adversarial_weight_z is not None:
+        kwargs["adversarial_weight_z"] = args.adversarial_weight_z
+    if os.path.abspath(args.output_dir) == os.path.abspath(args.init or ""):
+        parser.error("--output-dir must differ from --init (the preset would be overwritten)")
     model, info = train(
         data, args.variant, args.epochs, args.batch_size, args.eval_every, args.seed,
         output_dir=args.output_dir, max_minutes=args.max_minutes, mirror=args.mirror,
-        gain=args.gain, light_mix=args.light_mix, **kwargs,
+        gain=args.gain, light_mix=args.light_mix, learning_rate=args.learning_rate,
+        init=args.init, **kwargs,
     )
     save_preset(model, args.output_dir)
     test = data["test"]

@@ -215,3 +215,22 @@ def test_standardized_encoder_input_ignores_global_brightness():
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert model.get_config()["input_normalization"] == "standardize"
     assert _model().get_config()["input_normalization"] == "none"
+
+
+def test_recipe_fine_tunes_from_a_preset(tmp_path):
+    from lrep_zoo.recipes import dualdis_yaleb as recipe
+
+    keras.utils.set_random_seed(1)
+    preset = _model()
+    recipe.save_preset(preset, str(tmp_path / "preset"))
+    x, y, z = _data()
+    split = {"image": x, "identity": y, "lighting": z}
+    data = {"train": split, "validation": split}
+    tuned, info = recipe.train(data, epochs=1, batch_size=8, eval_every=1, verbose=0,
+                               learning_rate=0.0, init=str(tmp_path / "preset"),
+                               adversarial_weight_z=0.3)
+    assert tuned.get_config()["adversarial_weight_z"] == 0.3
+    assert info["init"] == str(tmp_path / "preset") and info["learning_rate"] == 0.0
+    # lr 0: the trainable weights are still the preset's (a fresh build would differ).
+    for a, b in zip(preset.trainable_weights, tuned.trainable_weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
