@@ -17,8 +17,12 @@ protocols, training time, history) and image grids.
 
     python recipes/dualdis_yaleb.py --data-dir ../shared/data --epochs 400 --output-dir runs/dualdis_yaleb
     python recipes/dualdis_yaleb.py --variant multitask --epochs 400 --output-dir runs/multitask_yaleb
+    # the shipped preset: two stages (see its model card)
     python recipes/dualdis_yaleb.py --data-dir ../shared/data --mirror --gain 4 \
-        --max-minutes 30 --eval-every 2 --output-dir runs/dualdis_yaleb      # the shipped preset
+        --max-minutes 28 --eval-every 2 --output-dir runs/dualdis_yaleb
+    python recipes/dualdis_yaleb.py --data-dir ../shared/data --mirror --gain 4 --epochs 30 \
+        --eval-every 2 --learning-rate 1e-4 --adversarial-weight-z 0.3 \
+        --init runs/dualdis_yaleb --output-dir runs/dualdis_yaleb_ft
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ register_preset(
         name="dualdis_yaleb",
         model="DualDis",
         weights="yaleb",
-        sha256="0842094f365fd22069f2a57e645fd04f888415ee0107882e4b2c8e7560444f8e",
+        sha256="c59b828b423e300d9a954d1b5dd5f690d2756f17ad9330ddd53f66bb65056aa4",
         description="DualDis identity / lighting disentangling, Extended Yale-B (192x168x1 in)",
         recipe="dualdis_yaleb",
     )
