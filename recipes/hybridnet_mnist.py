@@ -88,7 +88,7 @@ def run(
     variants=VARIANTS,
     seeds=(0, 1, 2),
     split_seed=0,
-    steps=1000,
+    steps=4000,
     batch_size=64,
     labelled_per_batch=16,
     learning_rate=3e-3,
@@ -204,7 +204,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--labelled-per-batch", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=3e-3)

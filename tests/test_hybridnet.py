@@ -275,3 +275,26 @@ def test_convlarge_shapes():
         assert [tuple(t.shape) for t in nets[key].outputs] == [
             (None, 32, 32, 3), (None, 32, 32, 128), (None, 16, 16, 256), (None, 6, 6, 512)]
     assert tuple(nets["classifier"].outputs[0].shape) == (None, 10)
+
+
+def test_mnist_recipe_smoke(shared_data_dir, tmp_path):
+    import json
+
+    from lrep_zoo.recipes import hybridnet_mnist
+
+    out = tmp_path / "run"
+    results = hybridnet_mnist.main([
+        "--data-dir", str(shared_data_dir), "--output-dir", str(out), "--labels", "100",
+        "--variants", "baseline", "hybridnet_shade", "--seeds", "0", "--steps", "20",
+        "--verbose", "0",
+    ])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["steps"] == 20 and saved["split_seed"] == 0
+    assert [(r["variant"], r["seed"]) for r in saved["runs"]] == [("baseline", 0), ("hybridnet_shade", 0)]
+    shade_run = saved["runs"][1]
+    assert 0.0 <= shade_run["accuracy"] <= 1.0 and "teacher_accuracy" in shade_run
+    assert {"stability_loss", "balancing_loss"} <= set(shade_run["final_logs"])
+    assert (out / "hybridnet_shade_seed0_reconstructions.png").is_file()
+    assert results["rows"]["hybridnet_shade"]["seeds"] == [0]
+    table = hybridnet_mnist.main(["--summarise", str(out)])["table"]
+    assert "| baseline |" in table and "| hybridnet_shade |" in table
