@@ -99,6 +99,7 @@ def run(
     input_noise=0.15,
     save_weights=False,
     verbose=2,
+    jit_compile=None,
 ) -> dict:
     import keras
 
@@ -112,7 +113,7 @@ def run(
     x = x.reshape(len(x), 28, 28, 1)
     x_test = x_test.astype("float32").reshape(len(x_test), 28, 28, 1) / 255.0
     labelled = data.split_labelled(y, labels, seed=split_seed)
-    jit = keras.backend.backend() != "torch"
+    jit = keras.backend.backend() != "torch" if jit_compile is None else jit_compile
     results = {"runs": [], "rows": {}}
     path = out / "results.json"
     for variant in variants:
@@ -215,6 +216,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--input-noise", type=float, default=0.15)
     parser.add_argument("--save-weights", action="store_true")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--no-jit", action="store_true", help="jit_compile=False")
     parser.add_argument("--summarise", nargs="+", metavar="DIR",
                         help="only merge the results.json of these output folders into a table")
     args = parser.parse_args(argv)
@@ -229,7 +231,7 @@ def main(argv=None) -> dict:
         learning_rate=args.learning_rate, shade_weight=args.shade_weight,
         stability_weight=args.stability_weight, rampup_fraction=args.rampup_fraction,
         filters=args.filters, input_noise=args.input_noise, save_weights=args.save_weights,
-        verbose=args.verbose,
+        verbose=args.verbose, jit_compile=False if args.no_jit else None,
     )
     print(json.dumps(results["rows"], indent=2))
     return results

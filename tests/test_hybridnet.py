@@ -286,7 +286,7 @@ def test_mnist_recipe_smoke(shared_data_dir, tmp_path):
     results = hybridnet_mnist.main([
         "--data-dir", str(shared_data_dir), "--output-dir", str(out), "--labels", "100",
         "--variants", "baseline", "hybridnet_shade", "--seeds", "0", "--steps", "20",
-        "--verbose", "0",
+        "--verbose", "0", "--no-jit",  # XLA compile would cost more than 20 steps
     ])
     saved = json.loads((out / "results.json").read_text())
     assert saved["steps"] == 20 and saved["split_seed"] == 0
