@@ -338,6 +338,13 @@ def test_keras_round_trip(tmp_path):
         assert restored.get_config() == layer.get_config()
 
 
+def _assert_one_epoch_trains(net, x, y):
+    net.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=SMOKE_JIT)
+    history = net.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def _shade_names(model):
     return [layer.name for layer in model.layers if isinstance(layer, SHADE)]
 
@@ -515,13 +522,7 @@ def test_builders_cover_the_table():
     assert _shade_names(net) == [
         "conv1_shade", "conv2_shade", "fc1_shade", "fc2_shade",
     ]
-    net.compile(
-        "sgd",
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=SMOKE_JIT,
-    )
-    history = net.fit(x, y, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    _assert_one_epoch_trains(net, x, y)
 
 
 def test_lenet_builder():
@@ -536,10 +537,4 @@ def test_lenet_builder():
     assert [l.name for l in plain.layers if l.name.startswith("fc")] == [
         "fc1", "fc1_activation", "fc2", "fc2_activation"]
     assert len(plain.losses) == 5  # L2 on 2 convs, 2 hidden Dense, the output
-    net.compile(
-        "sgd",
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=SMOKE_JIT,
-    )
-    history = net.fit(x, y, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    _assert_one_epoch_trains(net, x, y)
