@@ -279,7 +279,8 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=DESCRIPTION)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--variant", default="dualdis", choices=["dualdis", "multitask", "adv_y"])
+    parser.add_argument("--variant", default=None, choices=["dualdis", "multitask", "adv_y"],
+                        help="default: dualdis (with --init: the preset's own)")
     parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--eval-every", type=int, default=5)
@@ -308,6 +309,12 @@ def main(argv=None):
     if args.evaluate:
         return evaluate_presets(args.evaluate, args.data_dir, args.baseline, args.seed)
 
+    if args.init and args.variant:
+        parser.error("--variant does not apply with --init (the preset's config is used)")
+    args.variant = args.variant or "dualdis"
+    if os.path.abspath(args.output_dir) == os.path.abspath(args.init or ""):
+        parser.error("--output-dir must differ from --init (the preset would be overwritten)")
+
     from lrep_zoo.metrics import disentangling
 
     data = load_data(args.data_dir)
@@ -318,8 +325,6 @@ def main(argv=None):
         kwargs["input_normalization"] = args.input_normalization
     if args.adversarial_weight_z is not None:
         kwargs["adversarial_weight_z"] = args.adversarial_weight_z
-    if os.path.abspath(args.output_dir) == os.path.abspath(args.init or ""):
-        parser.error("--output-dir must differ from --init (the preset would be overwritten)")
     model, info = train(
         data, args.variant, args.epochs, args.batch_size, args.eval_every, args.seed,
         output_dir=args.output_dir, max_minutes=args.max_minutes, mirror=args.mirror,

@@ -231,6 +231,9 @@ def test_recipe_fine_tunes_from_a_preset(tmp_path):
                                adversarial_weight_z=0.3)
     assert tuned.get_config()["adversarial_weight_z"] == 0.3
     assert info["init"] == str(tmp_path / "preset") and info["learning_rate"] == 0.0
+    for bad in (["--variant", "multitask"], ["--output-dir", str(tmp_path / "preset")]):
+        with pytest.raises(SystemExit):  # argparse error, before any data is read
+            recipe.main(["--init", str(tmp_path / "preset"), *bad])
     # lr 0: the trainable weights are still the preset's (a fresh build would differ).
     for a, b in zip(preset.trainable_weights, tuned.trainable_weights):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
