@@ -28,7 +28,7 @@ def worker(net: str, batch_size: int, steps: int, repeats: int) -> dict:
     import numpy as np
 
     from lrep_zoo.models.hybridnet import HybridNet
-    from lrep_zoo.nets import convlarge, hybrid_mnist
+    from lrep_zoo.models.hybridnet import convlarge, mnist_networks as hybrid_mnist
 
     keras.utils.set_random_seed(0)
     module, shape = (hybrid_mnist, (28, 28, 1)) if net == "mnist" else (convlarge, (32, 32, 3))

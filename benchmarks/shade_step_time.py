@@ -1,6 +1,6 @@
 """Benchmark: train-step time of an MLP with SHADE on every hidden layer vs without.
 
-The model is the CIFAR-10 MLP of the SHADE table (`lrep_zoo.nets.classifiers.mlp`,
+The model is the CIFAR-10 MLP of the SHADE table (`lrep_zoo.models.shade.classifiers.mlp`,
 3x512 ReLU on 32x32x3 inputs, logits, momentum SGD): `regularizer="shade"` puts
 a `SHADE` layer (moving averages + penalty) on each of the 3 hidden
 pre-activations; the plain twin has `regularizer="none"`. Both are timed in
@@ -31,7 +31,7 @@ def worker(batch_size: int, steps: int, repeats: int, hidden: list[int]) -> dict
     import keras
     import numpy as np
 
-    from lrep_zoo.nets.classifiers import mlp
+    from lrep_zoo.models.shade.classifiers import mlp
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

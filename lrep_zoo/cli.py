@@ -9,7 +9,7 @@
     lrep-zoo export PRESET DIR            write a SavedModel (TF Serving layout DIR/1/)
     lrep-zoo --backend jax ...            pick the Keras backend (sets KERAS_BACKEND)
 
-Keras is imported only after `--backend` has set `KERAS_BACKEND`.
+`--backend` re-runs the command with `KERAS_BACKEND` set (`import lrep_zoo` imports keras).
 """
 
 from __future__ import annotations
@@ -25,24 +25,16 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _demo(args) -> int:
-    if args.model == "dae":
-        if args.data_dir:
-            raise SystemExit("lrep-zoo demo: --data-dir is for the dualdis demo only.")
-        from lrep_zoo.demo import run_demo
+    from lrep_zoo.demo import run_demo
 
-        metrics = run_demo(args.output_dir, epochs=args.epochs or 3)
+    try:
+        metrics = run_demo(args.model, args.output_dir, epochs=args.epochs,
+                           data_dir=args.data_dir)
+    except ValueError as e:
+        raise SystemExit(f"lrep-zoo demo: {e}") from None
+    if args.model == "dae":
         print(json.dumps(metrics["test"], indent=2))
         print("Wrote:\n  " + "\n  ".join(metrics["files"]))
-        return 0
-    from lrep_zoo.dualdis_demo import demo
-
-    yaleb_model = None
-    if args.data_dir:
-        from lrep_zoo.applications import DualDis
-
-        yaleb_model = DualDis(weights="yaleb")
-    demo(args.output_dir, epochs=args.epochs or 8, yaleb_model=yaleb_model,
-         data_dir=args.data_dir)
     return 0
 
 
@@ -57,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="short end-to-end run on embedded data (no download)")
     demo.add_argument("--model", choices=("dualdis", "dae"), default="dualdis",
                       help="dualdis (default): disentangling on relit surfaces; dae: denoising")
-    demo.add_argument("--output-dir", default="lrep_zoo_outputs/demo")
+    demo.add_argument("--output-dir", default=None,
+                      help="default: lrep_zoo_outputs/demo/<model>")
     demo.add_argument("--epochs", type=int, default=None,
                       help="training epochs (default: 8 for dualdis, 3 for dae)")
     demo.add_argument("--data-dir", default=None,
@@ -113,16 +106,22 @@ def _recipe_module(name: str):
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow start-up
-    if args.backend:
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != args.backend:
-            raise SystemExit("lrep-zoo: --backend must be set before keras is imported.")
-        os.environ["KERAS_BACKEND"] = args.backend
+    if args.backend and os.environ.get("KERAS_BACKEND") != args.backend:
+        # `import lrep_zoo` has already imported keras: start again on the chosen backend.
+        env = {**os.environ, "KERAS_BACKEND": args.backend}
+        argv = sys.argv[1:] if argv is None else list(argv)
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "lrep_zoo.cli", *argv], env)
 
     if args.command == "demo":
         return _demo(args)
 
     if args.command == "list":
+        import keras
+
         from lrep_zoo.applications import PRESETS
+
+        print(f"Keras {keras.__version__}, backend {keras.backend.backend()}")
 
         print("Presets:")
         for name, preset in sorted(PRESETS.items()):

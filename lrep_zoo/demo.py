@@ -1,55 +1,55 @@
-"""`lrep-zoo demo`: a short end-to-end run on an embedded dataset (no download).
+"""`lrep-zoo demo`: the one entry point of the demos, each writing to its own folder.
 
-Trains the denoising auto-encoder on procedurally generated shapes
-(`lrep_zoo.data.procedural.shapes`), prints its test scores and writes a PNG grid of
-noisy / clean / denoised images.
+| demo      | what it does                                                         | default folder                 |
+|-----------|----------------------------------------------------------------------|--------------------------------|
+| `dualdis` | DualDis on embedded relit surfaces (or the `yaleb` preset on faces)  | `lrep_zoo_outputs/demo/dualdis` |
+| `dae`     | a short denoising auto-encoder run on procedural shapes              | `lrep_zoo_outputs/demo/dae`     |
+
+Example:
+
+```python
+from lrep_zoo.demo import run_demo
+metrics = run_demo("dae", output_dir="/tmp/lrep_zoo_demo_dae", epochs=1, verbose=0)
+```
 """
 
 from __future__ import annotations
 
-import time
+import os
+from pathlib import Path
 
-import numpy as np
+DEMOS = ("dualdis", "dae")
+OUTPUT_ROOT = Path("lrep_zoo_outputs") / "demo"
 
 
-def run_demo(output_dir="lrep_zoo_outputs/demo", epochs: int = 3, train_images: int = 6000,
-             seed: int = 0, verbose: int = 1) -> dict:
-    """Trains and scores a small DAE; returns the metrics (also in `metrics.json`).
+def run_demo(model: str = "dualdis", output_dir: str | os.PathLike | None = None,
+             epochs: int | None = None, data_dir: str | os.PathLike | None = None,
+             verbose: int = 1) -> dict:
+    """Runs demo `model` and returns its metrics (also written to `metrics.json`).
 
-    Example:
-
-    ```python
-    from lrep_zoo.demo import run_demo
-    metrics = run_demo("/tmp/demo", epochs=1)
-    ```
+    Args:
+        model: One of `DEMOS`.
+        output_dir: Where its files go (default `lrep_zoo_outputs/demo/<model>`).
+        epochs: Training epochs (default: 8 for dualdis, 3 for dae).
+        data_dir: dualdis only: the Yale-B npz folder; scores and draws the
+            pretrained `yaleb` preset on real faces instead of training.
+        verbose: Keras verbosity of `fit`.
     """
-    import keras
+    if model not in DEMOS:
+        raise ValueError(f"Unknown demo {model!r}; choose one of {DEMOS}.")
+    output_dir = str(output_dir or OUTPUT_ROOT / model)
+    if model == "dae":
+        if data_dir:
+            raise ValueError("--data-dir is for the dualdis demo only.")
+        from lrep_zoo.models.autoencoder import demo as dae_demo
 
-    from lrep_zoo import reporting, viz
-    from lrep_zoo.data import procedural
-    from lrep_zoo.metrics.reconstruction import denoising_scores
-    from lrep_zoo.models import DenoisingAutoEncoder
+        return dae_demo.demo(output_dir, epochs=epochs or 3, verbose=verbose)
+    from lrep_zoo.models.dualdis import demo as dualdis_demo
 
-    out = reporting.output_dir(output_dir)
-    keras.utils.set_random_seed(seed)
-    x_train = procedural.shapes(train_images, seed=seed)[0].astype("float32") / 255.0
-    x_test = procedural.shapes(1000, seed=seed + 1)[0].astype("float32") / 255.0
-    model = DenoisingAutoEncoder(x_train.shape[1:], latent_dim=16, noise="gaussian",
-                                 noise_level=0.3, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3))
-    start = time.perf_counter()
-    model.fit(x_train, batch_size=128, epochs=epochs, verbose=verbose)
-    seconds = time.perf_counter() - start
-    scores = denoising_scores(model, x_test, seed=seed)
-    sample = x_test[:10]
-    keras.utils.set_random_seed(seed)
-    noisy = keras.ops.convert_to_numpy(model.corrupt(sample))
-    grid = viz.save_rows([np.clip(noisy, 0, 1), sample, model.predict(noisy, verbose=0)],
-                         out / "demo_denoising.png", scale=3)
-    model.save_weights(out / "demo_dae.weights.h5")
-    metrics = {"model": "DenoisingAutoEncoder", "dataset": "procedural shapes",
-               "epochs": epochs, "train_seconds": round(seconds, 1), "test": scores,
-               "machine": reporting.machine()}
-    reporting.write_json(out / "metrics.json", metrics)
-    metrics["files"] = [str(grid), str(out / "metrics.json"), str(out / "demo_dae.weights.h5")]
-    return metrics
+    yaleb_model = None
+    if data_dir:
+        from lrep_zoo.applications import DualDis
+
+        yaleb_model = DualDis(weights="yaleb")
+    return dualdis_demo.demo(output_dir, epochs=epochs or 8, yaleb_model=yaleb_model,
+                             data_dir=data_dir, verbose=verbose)

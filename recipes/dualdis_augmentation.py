@@ -68,7 +68,7 @@ def identity_classifier(num_classes: int, input_size: int = 64, seed: int = 0):
     """W_y . E_y . E with the DualDis Yale-B shapes, on [0, 1] images."""
     import keras
 
-    from lrep_zoo.nets import dualdis as nets
+    from lrep_zoo.models.dualdis import networks as nets
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((input_size, input_size, 1))
@@ -81,7 +81,7 @@ def identity_classifier(num_classes: int, input_size: int = 64, seed: int = 0):
 def run_one(model, data, size, per_class, seed, epochs, batch_size=64, logit_shift=8.0) -> float:
     import keras
 
-    from lrep_zoo.metrics.disentangling import predict_in_batches
+    from lrep_zoo.models.dualdis.metrics import predict_in_batches
 
     tr, te = data["train"], data["test"]
     idx = subset_per_identity(tr["identity"], size, seed)

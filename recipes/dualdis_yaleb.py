@@ -33,7 +33,6 @@ import os
 import platform
 import time
 
-import numpy as np
 
 NAME = "dualdis_yaleb"
 DESCRIPTION = "DualDis on Extended Yale-B: identity / lighting disentangling (the dualdis_yaleb preset)"
@@ -130,7 +129,7 @@ def train(
     """
     import keras
 
-    from lrep_zoo.metrics import disentangling
+    from lrep_zoo.models.dualdis import metrics as disentangling
 
     keras.utils.set_random_seed(seed)
     train_split, val = data["train"], data["validation"]
@@ -209,7 +208,7 @@ def train(
 
 def write_grids(model, data: dict, output_dir: str, seed: int = 0) -> list:
     """Edit (each lighting class), swap and reconstruction grids on test images."""
-    from lrep_zoo.viz import dualdis as grids
+    from lrep_zoo.models.dualdis import grids
 
     test = data["test"]
     faces, lights = grids.lighting_examples(test["image"], test["identity"], test["lighting"], seed=seed)
@@ -232,7 +231,7 @@ def load_preset(folder: str, prefix: str = "", **overrides):
 
 def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = None, seed: int = 0) -> dict:
     """Both protocols on the test split for a trained preset (and a baseline), with grids."""
-    from lrep_zoo.metrics import disentangling
+    from lrep_zoo.models.dualdis import evaluation
 
     data = load_data(data_dir)
     model = load_preset(folder)
@@ -243,7 +242,7 @@ def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = N
     else:
         baseline = None
     start = time.time()
-    result = disentangling.evaluate_dualdis(model, baseline=baseline, seed=seed, data=data)
+    result = evaluation.evaluate_dualdis(model, baseline=baseline, seed=seed, data=data)
     result["eval_time_s"] = time.time() - start
     write_grids(model, data, folder, seed=seed)
     with open(os.path.join(folder, "evaluation.json"), "w") as f:
@@ -260,7 +259,7 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     """
     import importlib.resources
 
-    from lrep_zoo.metrics import disentangling
+    from lrep_zoo.models.dualdis import evaluation, metrics as disentangling
 
     data = load_data(data_dir)
     if limit:
@@ -271,7 +270,7 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     folder = importlib.resources.files("lrep_zoo.presets") / "dualdis_yaleb"
     baseline = (load_preset(str(folder), prefix="multitask_")
                 if (folder / "multitask_config.json").is_file() else None)
-    result = disentangling.evaluate_dualdis(model, baseline=baseline, data=data)
+    result = evaluation.evaluate_dualdis(model, baseline=baseline, data=data)
     print(result["table"])
     return result["rows"]
 
@@ -315,7 +314,7 @@ def main(argv=None):
     if os.path.abspath(args.output_dir) == os.path.abspath(args.init or ""):
         parser.error("--output-dir must differ from --init (the preset would be overwritten)")
 
-    from lrep_zoo.metrics import disentangling
+    from lrep_zoo.models.dualdis import metrics as disentangling
 
     data = load_data(args.data_dir)
     kwargs = {}
@@ -338,7 +337,7 @@ def main(argv=None):
         model, data["validation"]["image"], data["validation"]["identity"], data["validation"]["lighting"]
     )
     if args.strict:
-        from lrep_zoo.metrics import probes
+        from lrep_zoo.models.dualdis import probes
 
         info["test_strict"] = probes.strict_scores(model, data, seed=args.seed)
     with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:

@@ -117,6 +117,8 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
     import keras
 
     from lrep_zoo.callbacks import SampleGrid
+    from lrep_zoo.models.tempered_gan import grids as lens_grids
+    from lrep_zoo.models.vae import grids as vae_grids
     from lrep_zoo.viz import generative as gviz
 
     keras.utils.set_random_seed(seed)
@@ -152,14 +154,14 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
         final.encode(x_test[:8]))
     gviz.save_interpolations(final, zip(z[0::2], z[1::2]), run_dir / "interpolations.png")
     if not is_gan:
-        gviz.save_reconstructions(final, x_test[:12], run_dir / "reconstructions.png")
+        vae_grids.save_reconstructions(final, x_test[:12], run_dir / "reconstructions.png")
         code = keras.ops.convert_to_numpy(final.encode(x_test[:1]))[0]
-        gviz.save_traversals(final, code, run_dir / "traversals.png")
+        vae_grids.save_traversals(final, code, run_dir / "traversals.png")
         final.compile(optimizer="adam", jit_compile=False)
         elbo = final.evaluate(x_test[:2000], batch_size=500, verbose=0, return_dict=True)
         metrics["test_elbo"] = float(elbo["elbo"])
     if name.startswith("tempered_gan"):
-        gviz.save_lens(final, x_test[:12], run_dir / "lens.png")
+        lens_grids.save_lens(final, x_test[:12], run_dir / "lens.png")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

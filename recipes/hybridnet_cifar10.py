@@ -45,7 +45,7 @@ def build(row="hybridnet", steps=60000, rampup_fraction=0.25, stability_weight=1
           flip=True, shade_weight=None, seed=0, image_shape=(32, 32, 3)):
     """The model of one ablation row (uncompiled)."""
     from lrep_zoo.models.hybridnet import HybridNet
-    from lrep_zoo.nets import convlarge
+    from lrep_zoo.models.hybridnet import convlarge
 
     spec = ABLATION[row]
     nets = convlarge.networks(image_shape, shade_weight=shade_weight,
@@ -88,7 +88,7 @@ def run(dataset="cifar10", output_dir=None, data_dir=None, labels=4000, rows=("h
     import keras
 
     from lrep_zoo import data, reporting
-    from lrep_zoo.callbacks import save_reconstruction_grid
+    from lrep_zoo.models.hybridnet.grids import save_reconstruction_grid
     from lrep_zoo.training.schedules import RampedLinearDecay
 
     out = reporting.output_dir(output_dir or f"lrep_zoo_outputs/{name}")

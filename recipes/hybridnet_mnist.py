@@ -33,7 +33,7 @@ def build(variant: str, steps: int, shade_weight: float = 1e-3, stability_weight
           rampup_fraction: float = 0.5, seed: int = 0, filters=(8, 16), input_noise: float = 0.15):
     """The model of one row (uncompiled)."""
     from lrep_zoo.models.hybridnet import HybridNet
-    from lrep_zoo.nets import hybrid_mnist
+    from lrep_zoo.models.hybridnet import mnist_networks as hybrid_mnist
 
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}; expected one of {VARIANTS}.")
@@ -104,7 +104,7 @@ def run(
     import keras
 
     from lrep_zoo import data, reporting
-    from lrep_zoo.callbacks import save_reconstruction_grid
+    from lrep_zoo.models.hybridnet.grids import save_reconstruction_grid
     from lrep_zoo.training.schedules import RampedLinearDecay
 
     out = reporting.output_dir(output_dir)

@@ -1,8 +1,8 @@
 """Recipe: SHADE vs the other regularisers on CIFAR-10 (the SHADE paper's table).
 
 Trains the MLP (3x512, Zhang et al. 2017) or the small AlexNet-style ConvNet of
-`lrep_zoo.nets.classifiers` with each regulariser of
-`lrep_zoo.regularizers.REGULARIZERS` (none, weight decay, entropy min H(H),
+`lrep_zoo.models.shade.classifiers` with each regulariser of
+`lrep_zoo.models.shade.regularizers.REGULARIZERS` (none, weight decay, entropy min H(H),
 dropout, SHADE, SHADE + dropout) and prints the paper's table: test accuracy,
 mean +- std over `--seeds`.
 
@@ -20,7 +20,7 @@ Protocol (methods.md, section 1):
 - the binarised-activation check (Table A.1): the trained SHADE (and
   no-regularisation) models are re-evaluated with each hidden layer's
   pre-activations replaced by their binary code `Z = [h > 0]` (mapped to
-  `E(H | Z)`, see `lrep_zoo.regularizers.binarize_layer`).
+  `E(H | Z)`, see `lrep_zoo.models.shade.regularizers.binarize_layer`).
 
 Offline, `--data-dir ../shared/data` holds a partial CIFAR-10 (5,085 training
 and 1,017 test images); online, full CIFAR-10 comes through TFDS. Writes
@@ -113,7 +113,7 @@ def centre_crop(x: np.ndarray, crop: int | None) -> np.ndarray:
 def build_classifier(arch, input_shape, num_classes, regularizer, weight, hidden=(512, 512, 512),
                      dropout_rate=0.5, momentum=0.8):
     """`arch` "mlp" (hidden widths `hidden`), "lenet" (Dense widths `hidden`) or "alexnet"."""
-    from lrep_zoo.nets.classifiers import alexnet, lenet, mlp
+    from lrep_zoo.models.shade.classifiers import alexnet, lenet, mlp
 
     weight = None if regularizer in ("none", "dropout") else weight
     if arch == "mlp":
@@ -231,7 +231,7 @@ def binarized_check(model, x_eval, y_eval, x_fit=None) -> dict:
     Uses the SHADE averages `mu^z` where the layer has SHADE, else `E(H | Z)`
     estimated on `x_fit`.
     """
-    from lrep_zoo.regularizers import binarize_layer
+    from lrep_zoo.models.shade.regularizers import binarize_layer
 
     out = {"full": accuracy(model, x_eval, y_eval)}
     names = [l.name for l in model.layers

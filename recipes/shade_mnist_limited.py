@@ -1,7 +1,7 @@
 """Recipe: SHADE with limited training sets on MNIST (accuracy vs labelled samples).
 
 The SHADE paper reports that the gain of SHADE grows as the labelled set
-shrinks. This recipe trains a classifier of `lrep_zoo.nets.classifiers` on
+shrinks. This recipe trains a classifier of `lrep_zoo.models.shade.classifiers` on
 `--labels` labelled MNIST images (default 100, 500, 1000 and all available),
 with each regulariser of `--regularizers`, and prints test accuracy, mean +- std
 over `--seeds`. `--arch lenet` (default) is the small LeNet-style ConvNet (conv 8

@@ -61,7 +61,7 @@ def test_keras_save_and_load_round_trip(tmp_path):
 
 @pytest.mark.backends
 def test_custom_networks_serialize(tmp_path):
-    from lrep_zoo.nets.autoencoder import mlp_decoder, mlp_encoder
+    from lrep_zoo.models.autoencoder.networks import mlp_decoder, mlp_encoder
 
     model = DenoisingAutoEncoder(
         latent_dim=5,

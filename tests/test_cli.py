@@ -44,9 +44,9 @@ def test_evaluate_preset(tmp_path, shared_data_dir, capsys):
 
 
 def test_demo(tmp_path):
-    from lrep_zoo.demo import run_demo
+    from lrep_zoo.models.autoencoder.demo import demo
 
-    metrics = run_demo(tmp_path, epochs=1, train_images=512, verbose=0)
+    metrics = demo(tmp_path, epochs=1, train_images=512, verbose=0)
     assert (tmp_path / "demo_denoising.png").is_file()
     assert (tmp_path / "metrics.json").is_file()
     assert metrics["test"]["denoised_mse"] > 0
@@ -54,13 +54,12 @@ def test_demo(tmp_path):
 
 def test_backend_flag_sets_keras_backend(tmp_path):
     pytest.importorskip("jax")
-    code = ("from lrep_zoo.cli import main; main(['--backend', 'jax', 'list']); "
-            "import keras; print(keras.backend.backend())")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     # Run outside the checkout so the installed package (with its recipes) is imported.
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True, cwd=tmp_path).stdout
-    assert out.strip().splitlines()[-1] == "jax"
+    out = subprocess.run([sys.executable, "-m", "lrep_zoo.cli", "--backend", "jax", "list"],
+                         env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
+    assert "backend jax" in out.splitlines()[0]
 
 
 def test_export_preset(tmp_path, capsys):
@@ -72,13 +71,17 @@ def test_export_preset(tmp_path, capsys):
 
 
 def test_demo_command_runs_dualdis_by_default(monkeypatch, tmp_path):
-    import lrep_zoo.dualdis_demo
+    import lrep_zoo.models.dualdis.demo
 
     calls = []
-    monkeypatch.setattr(lrep_zoo.dualdis_demo, "demo", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(lrep_zoo.models.dualdis.demo, "demo", lambda *a, **k: calls.append((a, k)))
     assert main(["demo", "--output-dir", str(tmp_path), "--epochs", "2"]) == 0
     (output_dir,), kwargs = calls[0]
     assert output_dir == str(tmp_path)
     assert kwargs["epochs"] == 2 and kwargs["yaleb_model"] is None
+    calls.clear()
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0  # each demo has its own default folder
+    assert calls[0][0] == (os.path.join("lrep_zoo_outputs", "demo", "dualdis"),)
     with pytest.raises(SystemExit, match="dualdis demo only"):
         main(["demo", "--model", "dae", "--data-dir", str(tmp_path)])

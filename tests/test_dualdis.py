@@ -5,7 +5,8 @@ import pytest
 
 import keras
 
-from lrep_zoo.models.dualdis import DualDis, _adversarial, area_matrix
+from lrep_zoo.models.dualdis.dualdis import DualDis, _adversarial
+from lrep_zoo.models.dualdis.layers import area_matrix
 
 pytestmark = pytest.mark.backends
 
@@ -178,7 +179,7 @@ def test_relit_surfaces_dataset():
 
 
 def test_demo_writes_scores_and_grids(tmp_path):
-    from lrep_zoo.dualdis_demo import demo
+    from lrep_zoo.models.dualdis.demo import demo
 
     scores = demo(str(tmp_path), epochs=1, num_identities=3, images_per_pair=2, verbose=0)
     for key in ("aggregate", "y_acc", "z_acc", "y_adv_err", "z_adv_err"):
@@ -188,7 +189,7 @@ def test_demo_writes_scores_and_grids(tmp_path):
 
 
 def test_paper_and_strict_metrics_on_known_inputs():
-    from lrep_zoo.metrics import disentangling, probes
+    from lrep_zoo.models.dualdis import metrics as disentangling, probes
 
     y = np.array([0, 1, 2, 3])
     z = np.array([0, 0, 1, 2])

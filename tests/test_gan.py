@@ -11,7 +11,7 @@ from keras import layers, ops
 from lrep_zoo.layers.lens import Lens
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import GAN
-from lrep_zoo.models.tempered_gan import TemperedGAN, lens_weight
+from lrep_zoo.models.tempered_gan.tempered_gan import TemperedGAN, lens_weight
 from lrep_zoo.training import value_and_input_gradient
 
 SHAPE = (8, 8, 1)
@@ -210,6 +210,7 @@ def test_fid_and_kid_on_known_feature_distributions():
 def test_grids(tmp_path):
     from PIL import Image
 
+    from lrep_zoo.models.vae import grids as vae_grids
     from lrep_zoo.viz import generative as gviz
 
     gan = GAN(**SMALL, seed=0)
@@ -217,7 +218,7 @@ def test_grids(tmp_path):
     path = gviz.save_interpolations(gan, zip(z[0::2], z[1::2]), tmp_path / "i.png", steps=5,
                                     scale=1)
     assert Image.open(path).size == (5 * 10 + 2, 2 * 10 + 2)
-    assert gviz.traversals(np.zeros(4), dims=[1, 3], values=[-1, 1])[:, 1].tolist() == [
+    assert vae_grids.traversals(np.zeros(4), dims=[1, 3], values=[-1, 1])[:, 1].tolist() == [
         -1, 1, 0, 0]
     path = gviz.save_samples(gan, tmp_path / "s.png", n=6, nrow=3, scale=1)
     assert Image.open(path).size == (3 * 10 + 2, 2 * 10 + 2)

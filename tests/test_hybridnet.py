@@ -10,8 +10,8 @@ import keras
 from keras import ops
 
 from lrep_zoo.losses import branch_balancing as bb
-from lrep_zoo.models.hybridnet import HybridNet, random_translate
-from lrep_zoo.nets import convlarge, hybrid_mnist
+from lrep_zoo.models.hybridnet.hybridnet import HybridNet, random_translate
+from lrep_zoo.models.hybridnet import convlarge, mnist_networks as hybrid_mnist
 from lrep_zoo.training import value_and_input_gradient
 from lrep_zoo.training.schedules import RampedLinearDecay, linear_rampdown, sigmoid_rampup
 

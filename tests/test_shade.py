@@ -13,12 +13,12 @@ from keras import ops
 from lrep_zoo.layers.binarize import Binarize
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.layers.shade import EntropyVariance
-from lrep_zoo.nets.classifiers import alexnet
-from lrep_zoo.nets.classifiers import lenet
-from lrep_zoo.nets.classifiers import mlp
-from lrep_zoo.regularizers import REGULARIZERS
-from lrep_zoo.regularizers import add_shade
-from lrep_zoo.regularizers import binarize_layer
+from lrep_zoo.models.shade.classifiers import alexnet
+from lrep_zoo.models.shade.classifiers import lenet
+from lrep_zoo.models.shade.classifiers import mlp
+from lrep_zoo.models.shade.regularizers import REGULARIZERS
+from lrep_zoo.models.shade.regularizers import add_shade
+from lrep_zoo.models.shade.regularizers import binarize_layer
 
 BACKEND = keras.backend.backend()
 # torch.compile works but costs about a minute on CPU: keep it out of tests.

@@ -1,4 +1,9 @@
-"""Models: `keras.Model` subclasses, one module per method."""
+"""Models: one package per method (`lrep_zoo/models/<method>/`).
+
+Each package holds the method's model class, its network builders, its own layers,
+metrics, grids and demo. Shared pieces live outside: `lrep_zoo.training` (the only
+backend-aware code), `lrep_zoo.layers`, `lrep_zoo.losses`, `lrep_zoo.data`.
+"""
 
 from lrep_zoo.models.autoencoder import DenoisingAutoEncoder
 from lrep_zoo.models.dualdis import DualDis

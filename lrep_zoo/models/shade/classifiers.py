@@ -3,7 +3,7 @@
 Every hidden Dense/Conv layer is built as `linear -> [regulariser] ->
 activation [-> Dropout]`, so that SHADE and the entropy penalty see the
 pre-activations, as in the paper ("applied pre-activation, unit-wise, on all
-layers"). The regulariser is one of `lrep_zoo.regularizers.REGULARIZERS`:
+layers"). The regulariser is one of `lrep_zoo.models.shade.regularizers.REGULARIZERS`:
 
 | name            | what is added                                        |
 |-----------------|------------------------------------------------------|
@@ -23,9 +23,8 @@ from typing import Optional, Sequence, Tuple
 
 import keras
 
-from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.layers.shade import EntropyVariance
-from lrep_zoo.regularizers import check_regularizer
+from lrep_zoo.models.shade.regularizers import check_regularizer, shade_layer
 
 
 class _Regularization:
@@ -45,9 +44,7 @@ class _Regularization:
 
     def on_preactivation(self, h, name):
         if self.regularizer in ("shade", "shade_dropout"):
-            return SHADE(
-                self.weight, momentum=self.momentum, name=f"{name}_shade"
-            )(h)
+            return shade_layer(self.weight, f"{name}_shade", momentum=self.momentum)(h)
         if self.regularizer == "entropy":
             return EntropyVariance(self.weight, name=f"{name}_entropy")(h)
         return h
@@ -92,7 +89,7 @@ def mlp(
         input_shape: Shape of one sample, e.g. `(28, 28, 3)`.
         num_classes: Number of output units.
         hidden: Widths of the hidden layers (named `fc1`, `fc2`, ...).
-        regularizer: One of `lrep_zoo.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (SHADE `beta`, entropy weight,
             or L2 coefficient); required for all but `none` and `dropout`.
         dropout_rate: Dropout rate for `dropout` and `shade_dropout`.
@@ -146,7 +143,7 @@ def alexnet(
         num_classes: Number of output units.
         filters: Filters of the conv blocks (named `conv1`, `conv2`, ...).
         dense: Widths of the fully connected hidden layers.
-        regularizer: One of `lrep_zoo.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (see `mlp`).
         dropout_rate: Dropout rate after the hidden Dense layers.
         momentum: SHADE moving-average coefficient.
@@ -190,7 +187,7 @@ def lenet(
         num_classes: Number of output units.
         filters: Filters of the conv blocks (named `conv1`, `conv2`, ...).
         dense: Widths of the fully connected hidden layers.
-        regularizer: One of `lrep_zoo.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (see `mlp`).
         dropout_rate: Dropout rate after the hidden Dense layers.
         momentum: SHADE moving-average coefficient.

@@ -6,7 +6,7 @@ Every function takes a model with `preprocess`, `reconstruct`, `edit` and `swap`
 Example:
 
 ```python
-from lrep_zoo.viz import dualdis as grids
+from lrep_zoo.models.dualdis import grids
 grids.edit_grid(model, test["image"][:6], "edits.png")
 grids.swap_grid(model, faces, lights, "swaps.png")
 ```

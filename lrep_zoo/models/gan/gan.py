@@ -10,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from lrep_zoo.losses import gan as gan_losses
-from lrep_zoo.nets import dcgan as nets
+from lrep_zoo.models.gan import networks as nets
 from lrep_zoo.training import MultiPhaseModel, Phase, value_and_input_gradient
 
 

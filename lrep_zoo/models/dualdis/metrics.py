@@ -12,7 +12,7 @@ Four scores, in percent, and their aggregate (the mean of the four):
 (a) `paper_scores`: the model's own heads, as in the thesis; reference for the
 error columns is a random classifier, `100 (1 - 1/K)`; a fooled adversary can
 score above it.
-(b) `strict_scores` (in `lrep_zoo.metrics.probes`): fresh probes on frozen codes,
+(b) `strict_scores` (in `lrep_zoo.models.dualdis.probes`): fresh probes on frozen codes,
 trained on the train split; the error columns' ceiling is the majority-class error.
 
 Example:
@@ -109,52 +109,3 @@ def format_table(rows: dict, title: str = "") -> str:
         cells = ["-" if s.get(k) is None else f"{s[k]:.1f}" for k in SCORE_KEYS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def evaluate_dualdis(model, data_dir=None, baseline=None, strict: bool = True, seed: int = 0,
-                     data: dict | None = None) -> dict:
-    """Yale-B test scores of a DualDis model (and optionally a baseline) under both
-    protocols, next to the published rows. Used by `lrep-zoo evaluate dualdis_yaleb`.
-
-    Args:
-        model: The DualDis model (e.g. `applications.DualDis(weights="yaleb")`).
-        data_dir: Folder with `yaleb_cropped/yaleb_cropped_192x168.npz` (or
-            `$LREP_ZOO_DATA_DIR`).
-        baseline: Optional second model (the multi-task baseline), same scores.
-        strict: Also run protocol (b) (fresh probes; about a minute per model on CPU).
-        data: Already loaded splits (`lrep_zoo.data.yaleb.load_yaleb_npz`), instead of
-            `data_dir`.
-
-    Returns:
-        `{"rows": {name: scores}, "references": {...}, "table": markdown}`.
-    """
-    from lrep_zoo.data import yaleb
-
-    if data is None:
-        data = yaleb.load_yaleb_npz(data_dir)
-    test, train = data["test"], data["train"]
-    rows = {
-        "DualDis (paper)": PAPER_YALEB["dualdis"],
-        "multi-task classif. (paper)": PAPER_YALEB["multitask"],
-    }
-    models = {"DualDis": model}
-    if baseline is not None:
-        models["multi-task"] = baseline
-    for name, m in models.items():
-        rows[f"{name} (ours, paper protocol)"] = paper_scores(m, test["image"], test["identity"], test["lighting"])
-        if strict:
-            from lrep_zoo.metrics import probes
-
-            s = probes.strict_scores(m, data, seed=seed)
-            s.pop("ceiling")
-            rows[f"{name} (ours, strict protocol)"] = s
-    references = {
-        "random classifier (paper's best value)": random_reference(model.num_classes_y, model.num_classes_z),
-        "majority class (strict ceiling)": majority_reference(
-            train["identity"], train["lighting"], test["identity"], test["lighting"]),
-    }
-    table = format_table(rows, "Extended Yale-B, test split (%)")
-    table += "\n" + "\n".join(
-        f"reference, {k}: h_z->y_adv {v['y_adv_err']:.1f}, h_y->z_adv {v['z_adv_err']:.1f}"
-        for k, v in references.items())
-    return {"rows": rows, "references": references, "table": table}

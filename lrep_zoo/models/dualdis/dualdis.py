@@ -65,7 +65,8 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
-from lrep_zoo.nets import dualdis as nets
+from lrep_zoo.models.dualdis import networks as nets
+from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
 
 ADVERSARIAL_LOSSES = ("neg_ce", "complement", "uniform")
@@ -392,53 +393,6 @@ class DualDis(MultiPhaseModel):
 
 
 # ---------------------------------------------------------------------- helpers
-def area_matrix(in_size: int, out_size: int):
-    """`(out_size, in_size)` matrix of area (box) resampling weights, rows sum to 1."""
-    import numpy as np
-
-    scale = in_size / out_size
-    m = np.zeros((out_size, in_size), dtype="float32")
-    for i in range(out_size):
-        lo, hi = i * scale, (i + 1) * scale
-        for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), in_size)):
-            m[i, j] = min(hi, j + 1) - max(lo, j)
-    return m / m.sum(axis=1, keepdims=True)
-
-
-@keras.saving.register_keras_serializable(package="lrep_zoo")
-class AreaResize(layers.Layer):
-    """Area (box-filter) resize as two matrix products: anti-aliased, exact for
-    integer factors, jit-compilable on every backend (unlike antialiased
-    `Resizing`, which XLA cannot compile on TensorFlow).
-
-    Example:
-
-    ```python
-    AreaResize(64, 64)(images_192x168)  # (N, 64, 64, C)
-    ```
-    """
-
-    def __init__(self, height: int, width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.height = int(height)
-        self.width = int(width)
-
-    def build(self, input_shape):
-        self._rows = area_matrix(int(input_shape[1]), self.height)
-        self._cols = area_matrix(int(input_shape[2]), self.width)
-
-    def call(self, x):
-        rows = ops.convert_to_tensor(self._rows, dtype=x.dtype)
-        cols = ops.convert_to_tensor(self._cols, dtype=x.dtype)
-        return ops.einsum("ih,nhwc,jw->nijc", rows, x, cols)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.height, self.width, input_shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width}
-
-
 def _ce(labels, logits):
     return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from lrep_zoo.nets.convlarge import conv_bn_lrelu
+from lrep_zoo.models.hybridnet.convlarge import conv_bn_lrelu
 
 
 def encoder(input_shape: Sequence[int] = (28, 28, 1), filters: Sequence[int] = (16, 32),

@@ -14,7 +14,7 @@ from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.losses.kl import capacity as capacity_schedule
 from lrep_zoo.losses.kl import gaussian_kl
-from lrep_zoo.nets import dcgan as nets
+from lrep_zoo.models.vae import networks as nets
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 

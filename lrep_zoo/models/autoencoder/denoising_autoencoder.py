@@ -10,7 +10,7 @@ from keras import ops
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
-from lrep_zoo.nets import autoencoder as nets
+from lrep_zoo.models.autoencoder import networks as nets
 
 NOISES = ("gaussian", "masking", "none")
 RECONSTRUCTION_LOSSES = ("mse", "bce")

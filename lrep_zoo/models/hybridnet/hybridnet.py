@@ -9,6 +9,7 @@ from keras import ops
 
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
+from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
 from lrep_zoo.training.ema import ema_update
 from lrep_zoo.training.schedules import sigmoid_rampup
 
@@ -104,8 +105,8 @@ class HybridNet(keras.Model):
 
     Networks (functional models): encoders map images to `[h, a_1, ..., a_k]`
     (or `h`), decoders map codes to `[x_hat, r_1, ..., r_k]` (or `x_hat`), with
-    `r_l` shaped like `a_l` (see `lrep_zoo.nets.hybrid_mnist` and
-    `lrep_zoo.nets.convlarge`). `encoder_u`, `decoder_c` and `decoder_u` are
+    `r_l` shaped like `a_l` (see `lrep_zoo.models.hybridnet.mnist_networks` and
+    `lrep_zoo.models.hybridnet.convlarge`). `encoder_u`, `decoder_c` and `decoder_u` are
     optional: without them the model is the supervised (or Mean Teacher)
     baseline with the same encoder, data and augmentation.
 
@@ -130,7 +131,7 @@ class HybridNet(keras.Model):
     Example:
 
     ```python
-    from lrep_zoo.nets import hybrid_mnist
+    from lrep_zoo.models.hybridnet import mnist_networks as hybrid_mnist
     model = HybridNet(**hybrid_mnist.networks(), stability="mean_teacher",
                       loss_weights={"stability": 10.0}, rampup_steps={"stability": 1000})
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -299,7 +300,7 @@ class HybridNet(keras.Model):
             view = self._noisy(self.augment(inputs))
             if self.stability == "mean_teacher":
                 # Training mode, as in Mean Teacher: batch statistics (see
-                # `_TeacherBatchNormalization`) and the teacher's own dropout.
+                # `TeacherBatchNormalization`) and the teacher's own dropout.
                 h_t = _as_list(self.teacher_encoder(view, training=True))[0]
                 teacher_logits = self.teacher_classifier(h_t, training=True)
                 step = ops.convert_to_tensor(self.train_steps)
@@ -419,39 +420,10 @@ class HybridNet(keras.Model):
         return cls(**config)
 
 
-class _TeacherBatchNormalization(keras.layers.BatchNormalization):
-    """`BatchNormalization` of the frozen Mean Teacher: batch statistics when training.
-
-    A non-trainable Keras `BatchNormalization` normalises with its moving
-    statistics even with `training=True`. The Mean Teacher (Tarvainen &
-    Valpola 2017) runs in training mode like the student: it normalises with
-    the statistics of the batch and updates its own moving statistics (used at
-    inference), while its weights only follow the EMA. With moving statistics
-    the teacher's targets are wrong for the first hundreds of steps (the
-    moving variance starts at 1) and the stability term drags the student
-    down with them. `renorm` is not supported.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        if not training or self.renorm:
-            return super().call(inputs, training=training, mask=mask)
-        x = ops.cast(inputs, "float32")
-        mean, variance = self._moments(x, mask)
-        m = self.momentum
-        self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
-        self.moving_variance.assign(m * self.moving_variance + (1.0 - m) * variance)
-        outputs = ops.batch_normalization(
-            x, mean, variance, axis=self.axis, epsilon=self.epsilon,
-            offset=ops.cast(self.beta, "float32") if self.center else None,
-            scale=ops.cast(self.gamma, "float32") if self.scale else None,
-        )
-        return ops.cast(outputs, self.compute_dtype)
-
-
 def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
     """A frozen copy of `model` for the Mean Teacher, its `SHADE` layers removed.
 
-    Its BatchNorm layers are `_TeacherBatchNormalization` (batch statistics in
+    Its BatchNorm layers are `TeacherBatchNormalization` (batch statistics in
     training mode although frozen).
     """
 
@@ -459,7 +431,7 @@ def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
         if isinstance(layer, SHADE):
             return keras.layers.Identity(name=layer.name)
         if type(layer) is keras.layers.BatchNormalization:
-            return _TeacherBatchNormalization.from_config(layer.get_config())
+            return TeacherBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
     teacher = keras.models.clone_model(model, clone_function=clone)

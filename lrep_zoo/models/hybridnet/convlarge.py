@@ -20,7 +20,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from lrep_zoo.layers.shade import SHADE
+from lrep_zoo.models.shade.regularizers import shade_layer
 
 
 def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,
@@ -31,7 +31,7 @@ def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,
              name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     if shade_weight:
-        x = SHADE(weight=shade_weight, name=f"{name}_shade")(x)
+        x = shade_layer(shade_weight, f"{name}_shade")(x)
     return layers.LeakyReLU(negative_slope=alpha, name=f"{name}_lrelu")(x)
 
 

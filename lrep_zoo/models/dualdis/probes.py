@@ -13,7 +13,7 @@ much of the undesired information really remains in each code.
 Example:
 
 ```python
-from lrep_zoo.metrics import probes
+from lrep_zoo.models.dualdis import probes
 scores = probes.strict_scores(model, data)  # data: {"train": {...}, "validation": ..., "test": ...}
 ```
 """
@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lrep_zoo.metrics import disentangling
+from lrep_zoo.models.dualdis import metrics as disentangling
 
 
 def train_probe(

@@ -10,7 +10,7 @@ and Yale-B data, it scores and draws the pretrained model on real faces instead.
 Example:
 
 ```python
-from lrep_zoo.dualdis_demo import demo
+from lrep_zoo.models.dualdis.demo import demo
 scores = demo("/tmp/dualdis_demo", epochs=8)
 ```
 """
@@ -22,7 +22,7 @@ import os
 import time
 
 
-def demo(output_dir: str = "lrep_zoo_outputs/dualdis_demo", epochs: int = 8,
+def demo(output_dir: str = "lrep_zoo_outputs/demo/dualdis", epochs: int = 8,
          num_identities: int = 10, images_per_pair: int = 8, seed: int = 0, yaleb_model=None,
          data_dir=None, verbose: int = 1) -> dict:
     """Trains (or loads) a DualDis, prints its scores and writes PNG grids.
@@ -42,10 +42,9 @@ def demo(output_dir: str = "lrep_zoo_outputs/dualdis_demo", epochs: int = 8,
         The scores dict (also written to `metrics.json`).
     """
     import keras
-    import numpy as np
 
-    from lrep_zoo.metrics import disentangling
-    from lrep_zoo.viz import dualdis as grids
+    from lrep_zoo.models.dualdis import metrics as disentangling
+    from lrep_zoo.models.dualdis import grids
 
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()

@@ -1,0 +1,8 @@
+"""DualDis: the model, its networks and `AreaResize`, both scoring protocols (metrics,
+probes), edit/swap grids and the relit-surfaces demo."""
+
+from lrep_zoo.models.dualdis import networks
+from lrep_zoo.models.dualdis.dualdis import DualDis
+from lrep_zoo.models.dualdis.layers import AreaResize
+
+__all__ = ["AreaResize", "DualDis", "networks"]

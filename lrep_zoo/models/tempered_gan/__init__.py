@@ -1,0 +1,5 @@
+"""Tempered Adversarial Networks: a GAN with a learned lens in front of the discriminator."""
+
+from lrep_zoo.models.tempered_gan.tempered_gan import TemperedGAN, lens_weight
+
+__all__ = ["TemperedGAN", "lens_weight"]

@@ -1,0 +1,62 @@
+"""The VAE's convolutional encoder and decoder for 28x28 (MNIST-sized) and 32x32 images."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers
+
+from lrep_zoo.models.gan.networks import base_size
+
+
+def vae_encoder(
+    image_shape: Sequence[int] = (28, 28, 1),
+    latent_dim: int = 16,
+    filters: Sequence[int] = (32, 64),
+    hidden: int = 256,
+    name: str = "encoder",
+) -> keras.Model:
+    """Image -> `(mean, log_var)`, each `(batch, latent_dim)`.
+
+    Example:
+
+    ```python
+    mean, log_var = vae_encoder((28, 28, 1), 16)(images)
+    ```
+    """
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = inputs
+    for f in filters:
+        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(hidden, activation="relu")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(inputs, [mean, log_var], name=name)
+
+
+def vae_decoder(
+    latent_dim: int = 16,
+    image_shape: Sequence[int] = (28, 28, 1),
+    filters: Sequence[int] = (64, 32),
+    hidden: int = 256,
+    name: str = "decoder",
+) -> keras.Model:
+    """Latent -> image *logits* (Bernoulli) or means (Gaussian); no output activation.
+
+    Example:
+
+    ```python
+    logits = vae_decoder(16, (28, 28, 1))(z)
+    ```
+    """
+    h, w = base_size(image_shape, len(filters))
+    inputs = keras.Input((latent_dim,), name="latent")
+    x = layers.Dense(hidden, activation="relu")(inputs)
+    x = layers.Dense(h * w * filters[0], activation="relu")(x)
+    x = layers.Reshape((h, w, filters[0]))(x)
+    for f in filters:
+        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="image")(x)
+    return keras.Model(inputs, outputs, name=name)
