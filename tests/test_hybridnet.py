@@ -184,6 +184,33 @@ def test_mean_teacher_targets_use_batch_statistics():
 
 
 @pytest.mark.backends
+@pytest.mark.parametrize("axis, masked", [(-1, False), (1, False), (-1, True)])
+def test_teacher_batch_normalization_matches_trainable_batch_normalization(axis, masked):
+    """The frozen teacher's training pass is a trainable BatchNormalization's (outputs and
+    moving statistics), masks included."""
+    from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
+
+    rng = np.random.default_rng(4)
+    x = (3.0 + 2.0 * rng.normal(size=(6, 3, 4, 5))).astype("float32")
+    mask = (rng.uniform(size=x.shape[:-1]) > 0.3) if masked else None
+    student = keras.layers.BatchNormalization(axis=axis, momentum=0.9)
+    teacher = TeacherBatchNormalization(axis=axis, momentum=0.9)
+    for layer in (student, teacher):
+        layer.build(x.shape)
+    teacher.set_weights(
+        [rng.normal(size=w.shape).astype("float32") for w in student.get_weights()]
+    )
+    student.set_weights(teacher.get_weights())
+    teacher.trainable = False
+    out_s = student(x, training=True, mask=mask)
+    out_t = teacher(x, training=True, mask=mask)
+    np.testing.assert_allclose(_np(out_t), _np(out_s), rtol=1e-5, atol=1e-5)
+    for a, b in zip(teacher.get_weights(), student.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(_np(teacher.moving_mean), 0.0)  # statistics updated
+
+
+@pytest.mark.backends
 def test_random_translate_shifts_each_image_and_schedules():
     rng = np.random.default_rng(3)
     x = rng.uniform(size=(6, 5, 5, 2)).astype("float32")
@@ -234,7 +261,7 @@ def test_pi_model_early_fusion_baseline_and_config_errors():
 def test_save_load_export_and_grid_callback(tmp_path):
     import tensorflow as tf
 
-    from lrep_zoo.callbacks import ReconstructionGrid
+    from lrep_zoo.models.hybridnet.grids import ReconstructionGrid
     from lrep_zoo.export import export_saved_model
 
     keras.utils.set_random_seed(0)

@@ -1,4 +1,5 @@
-"""Serialisation of user-supplied sub-networks in model configs (one place for every model)."""
+"""Helpers shared by the model packages: serialisation of user-supplied sub-networks in
+model configs, and the base size of upsampling decoders."""
 
 from __future__ import annotations
 
@@ -22,3 +23,14 @@ def deserialize_networks(config: dict, names=NETWORKS) -> dict:
         if isinstance(config.get(name), dict):
             config[name] = keras.saving.deserialize_keras_object(config[name])
     return config
+
+
+def base_size(image_shape, n_up):
+    """Height and width before `n_up` stride-2 upsamplings to `image_shape`."""
+    h, w, _ = image_shape
+    scale = 2**n_up
+    if h % scale or w % scale:
+        raise ValueError(
+            f"Image height and width must be divisible by {scale}, got {tuple(image_shape)}."
+        )
+    return h // scale, w // scale

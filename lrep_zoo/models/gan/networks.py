@@ -2,7 +2,7 @@
 
 Functional `keras.Model` factories: `generator` (latent -> image in [0, 1]),
 `discriminator` (image -> one logit, no batch normalisation so gradient penalties
-stay per-sample). The VAE's nets (`lrep_zoo.models.vae.networks`) share `base_size`.
+stay per-sample).
 """
 
 from __future__ import annotations
@@ -12,16 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-
-def base_size(image_shape, n_up):
-    """Height and width before `n_up` stride-2 upsamplings to `image_shape`."""
-    h, w, _ = image_shape
-    scale = 2**n_up
-    if h % scale or w % scale:
-        raise ValueError(
-            f"Image height and width must be divisible by {scale}, got {tuple(image_shape)}."
-        )
-    return h // scale, w // scale
+from lrep_zoo.models._networks import base_size
 
 
 def generator(

@@ -1,4 +1,4 @@
-"""HybridNet's figure: x, x_hat_c, x_hat_u, x_hat rows for fixed images."""
+"""HybridNet's figure: x, x_hat_c, x_hat_u, x_hat rows for fixed images, and its callback."""
 
 from __future__ import annotations
 
@@ -39,3 +39,37 @@ def save_reconstruction_grid(model, images, path: str | os.PathLike,
     return save_rows(grid, path, scale=scale)
 
 
+class ReconstructionGrid(keras.callbacks.Callback):
+    """Saves `x / x_hat_c / x_hat_u / x_hat` grids of fixed images during `fit`.
+
+    Args:
+        images: The images to reconstruct (NHWC, in [0, 1]).
+        directory: Folder of the PNG files, named `{prefix}_epoch{NNN}.png`.
+        every: Write every `every` epochs (and always after the last one).
+        rows: Output keys to show below the images.
+        prefix: File name prefix.
+
+    Example:
+
+    ```python
+    model.fit(ds, epochs=10, steps_per_epoch=300,
+              callbacks=[ReconstructionGrid(x_test[:12], "runs/grids")])
+    ```
+    """
+
+    def __init__(self, images, directory: str | os.PathLike, every: int = 1,
+                 rows: Sequence[str] = GRID_ROWS, prefix: str = "reconstructions"):
+        super().__init__()
+        self.images = np.asarray(images, dtype="float32")
+        self.directory = Path(directory)
+        self.every = max(1, int(every))
+        self.rows = tuple(rows)
+        self.prefix = prefix
+        self.paths: list[Path] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every and (last is None or epoch + 1 != last):
+            return
+        path = self.directory / f"{self.prefix}_epoch{epoch + 1:03d}.png"
+        self.paths.append(save_reconstruction_grid(self.model, self.images, path, self.rows))

@@ -7,7 +7,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from lrep_zoo.models.gan.networks import base_size
+from lrep_zoo.models._networks import base_size
 
 
 def vae_encoder(
