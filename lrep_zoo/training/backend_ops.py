@@ -10,15 +10,21 @@ Everything else is written once with `keras.ops`. Three primitives:
   torch's autograd graph).
 - `run_step(model, args, training)`: adapts `model.run_phases(data, training)` to
   the backend's `train_step`/`test_step` signature (JAX passes and returns the
-  whole fit state; the step runs inside a `StatelessScope` over that state).
+  whole fit state; the step runs inside a `keras.StatelessScope` over that state).
 """
 
 from __future__ import annotations
 
+import contextvars
+
 import keras
-from keras.src.backend.common.stateless_scope import StatelessScope, get_stateless_scope
 
 _BACKEND = keras.backend.backend()
+
+# The JAX step's `keras.StatelessScope` and the variables it carries, set by
+# `_jax_run_step` for the `value_and_grad` calls of the step body. Kept here
+# (not on Keras' scope object): Keras has no public "current stateless scope".
+_JAX_STEP = contextvars.ContextVar("lrep_zoo_jax_step", default=None)
 
 
 # ---------------------------------------------------------------- TensorFlow
@@ -79,13 +85,13 @@ def _torch_value_and_input_gradient(fn, x):
 def _jax_value_and_grad(fn, variables):
     import jax
 
-    outer = get_stateless_scope()
-    if outer is None:
+    step = _JAX_STEP.get()
+    if step is None:
         raise RuntimeError(
             "lrep_zoo.training.value_and_grad on JAX must run inside a train step "
             "(MultiPhaseModel.train_step opens the StatelessScope it needs)."
         )
-    tracked = outer.tracked_variables
+    outer, tracked = step
     values = [_current(outer, v) for v in variables]
     var_ids = {id(v) for v in variables}
     others = [v for v in tracked if id(v) not in var_ids]
@@ -93,7 +99,7 @@ def _jax_value_and_grad(fn, variables):
     def pure(trainable_values):
         mapping = list(zip(variables, trainable_values))
         mapping += [(v, _current(outer, v)) for v in others]
-        with StatelessScope(state_mapping=mapping, collect_losses=True) as inner:
+        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as inner:
             loss, aux = fn()
         updates = [_current(inner, v) for v in others]
         return loss, (aux, updates)
@@ -140,9 +146,12 @@ def _jax_run_step(model, args, training):
             model.metrics_variables,
         ]
     mapping = [(v, value) for vs, values in zip(groups, state) for v, value in zip(vs, values)]
-    with StatelessScope(state_mapping=mapping) as scope:
-        scope.tracked_variables = [v for vs in groups for v in vs]
-        logs = model.run_phases(data, training=training)
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        token = _JAX_STEP.set((scope, [v for vs in groups for v in vs]))
+        try:
+            logs = model.run_phases(data, training=training)
+        finally:
+            _JAX_STEP.reset(token)
     new_state = tuple([_current(scope, v) for v in vs] for vs in groups)
     return logs, new_state
 
