@@ -42,12 +42,41 @@ _ACTIVATION_LAYERS = (
 )
 
 
+def _functional_config(model) -> dict:
+    """The public config of a functional model: its layers with their "inbound_nodes"."""
+    config = model.get_config()
+    if "layers" not in config:
+        # A functional subclass with its own constructor serialises no graph: read it
+        # from a plain functional model over the same tensors.
+        config = keras.Model(model.inputs, model.outputs).get_config()
+    return config
+
+
+def _history_names(serialized) -> list:
+    """Names of the layers whose outputs a serialized call uses, once per tensor."""
+    if isinstance(serialized, dict):
+        if serialized.get("class_name") == "__keras_tensor__":
+            return [serialized["config"]["keras_history"][0]]
+        return [name for value in serialized.values() for name in _history_names(value)]
+    if isinstance(serialized, (list, tuple)):
+        return [name for value in serialized for name in _history_names(value)]
+    return []
+
+
 def consumers(model, layer) -> list:
-    members = {id(lyr) for lyr in model.layers}
+    """The top-level layers of `model` that call `layer`'s outputs, once per input tensor."""
+    if isinstance(model, keras.Sequential):
+        members = model.layers
+        position = [id(lyr) for lyr in members].index(id(layer))
+        return members[position + 1:position + 2]
+    names = {lyr.name for lyr in model.layers}
     return [
-        node.operation
-        for node in layer._outbound_nodes
-        if id(node.operation) in members
+        model.get_layer(entry["name"])
+        for entry in _functional_config(model)["layers"]
+        if entry["name"] in names
+        for node in entry["inbound_nodes"]
+        for source in _history_names(node)
+        if source == layer.name
     ]
 
 
@@ -57,13 +86,33 @@ def feeds_activation(model, layer) -> bool:
 
 
 def output_layer_names(model) -> set:
-    return {t._keras_history.operation.name for t in model.outputs}
+    if isinstance(model, keras.Sequential):
+        return {model.layers[-1].name}
+
+    def names(entry):  # [layer name, node index, tensor index], or a structure of them
+        if isinstance(entry, dict):
+            return {n for value in entry.values() for n in names(value)}
+        if isinstance(entry[0], str):
+            return {entry[0]}
+        return {n for value in entry for n in names(value)}
+
+    return names(_functional_config(model)["output_layers"])
+
+
+def input_names(model) -> dict:
+    """Maps `id(input tensor)` to the name of its `InputLayer`."""
+    if isinstance(model, keras.Sequential):
+        (first, *_) = model.get_config()["layers"]
+        return {id(model.inputs[0]): first["config"]["name"]}
+    return {
+        id(lyr.output): lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.InputLayer)
+    }
 
 
 def check_model(model, what: str) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(f"{what} expects a keras.Model. Received: {model!r}")
-    functional = hasattr(model, "_run_through_graph")
+    functional = isinstance(model, keras.Function)  # a graph of layers: functional models
     if not (isinstance(model, keras.Sequential) or functional):
         raise TypeError(
             f"{what} rewrites the layer graph of a functional or Sequential "
@@ -108,6 +157,7 @@ def rewrite(model, pipelines: dict, linearize: set):
     Weights are copied into every clone that is used. Returns the new model.
     """
     pairs = []
+    names = input_names(model)
 
     def clone_function(layer):
         config = layer.get_config()
@@ -126,7 +176,7 @@ def rewrite(model, pipelines: dict, linearize: set):
         return keras.Input(
             batch_shape=ref.shape,
             dtype=ref.dtype,
-            name=ref._keras_history.operation.name,
+            name=names[id(ref)],
         )
 
     if isinstance(model, keras.Sequential):

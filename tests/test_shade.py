@@ -415,6 +415,19 @@ def test_add_shade_copies_weights_and_inserts(build):
     assert only.get_layer("fc_shade").momentum == 0.5
 
 
+def test_add_shade_finds_preactivations_of_a_sequential_model_grown_with_add():
+    """`Sequential.add` rebuilds the model each time; the layer graph is read from the
+    model itself (public config), so an activation layer after a linear Dense is found."""
+    model = keras.Sequential(name="grown")
+    model.add(keras.Input((5,), name="pixels"))
+    model.add(keras.layers.Dense(4, name="fc"))
+    model.add(keras.layers.ReLU(name="relu"))
+    model.add(keras.layers.Dense(2, name="out"))
+    shaded = add_shade(model, weight=0.01)
+    assert _shade_names(shaded) == ["fc_shade"]
+    assert shaded.get_config()["layers"][0]["config"]["name"] == "pixels"
+
+
 def test_add_shade_errors():
     model = _functional()
     with pytest.raises(ValueError, match="no top-level layer named \\['nope'\\]"):
