@@ -212,7 +212,7 @@ class HybridNet(keras.Model):
         has_shade = any(
             isinstance(layer, SHADE)
             for net in (encoder_c, encoder_u, classifier) if net is not None
-            for layer in net._flatten_layers()
+            for layer in _layers_within(net)
         )
         self.regularization_tracker = (
             keras.metrics.Mean(name="regularization_loss") if has_shade else None
@@ -457,3 +457,16 @@ def _weight_pairs(teachers, students, trainable_only=False):
             pairs.extend((t, s) for t, s in zip(layer.weights, source.weights)
                          if s.trainable or not trainable_only)
     return pairs
+
+
+def _layers_within(layer):
+    """`layer` and the layers nested in it, through the public `Model.layers`.
+
+    Keras has no public recursive list of a layer's sub-layers: layers nested in a
+    plain (non-`Model`) layer are not reached. Every network lrep_zoo builds, and
+    any functional, Sequential or subclassed `Model`, nests its layers in Models.
+    """
+    yield layer
+    if isinstance(layer, keras.Model):
+        for sub in layer.layers:
+            yield from _layers_within(sub)
