@@ -26,7 +26,9 @@ Protocol:
 
 Offline, `--data-dir ../shared/data` holds the first 17,435 MNIST training
 images (so "all" = 15,435 after the validation split) and the full test set;
-online, full MNIST comes through TFDS. Writes `results.json` to `--output-dir`.
+online, full MNIST comes through TFDS. Writes `results.json` (the options, every
+run, the selection grids, the tables) to `--output-dir`. The training loop is
+`lrep_zoo.models.shade.experiment`.
 
     lrep-zoo train shade_mnist_limited --data-dir ../shared/data --seeds 0 1 2
     python recipes/shade_mnist_limited.py --labels 1000 --regularizers none shade --steps 300
@@ -35,16 +37,21 @@ online, full MNIST comes through TFDS. Writes `results.json` to `--output-dir`.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import time
+from typing import Literal
 
 import numpy as np
+
+from lrep_zoo.experiments import cell, markdown_table, summarise
+from lrep_zoo.models.shade import experiment as shade_experiment
+from lrep_zoo.models.shade.experiment import LABELS, REGULARIZER_NAMES
+from lrep_zoo.recipe_config import jit_compile, option, parse, record
 
 NAME = "shade_mnist_limited"
 DESCRIPTION = "SHADE vs no regul./weight decay on MNIST with 100/500/1000/all labels (LeNet, MLP)"
 
-REGULARIZER_NAMES = ("none", "weight_decay", "entropy", "dropout", "shade", "shade_dropout")
 DEFAULT_REGULARIZERS = ("none", "weight_decay", "shade")
 DEFAULT_LABELS = ("100", "500", "1000", "all")
 ARCHS = ("lenet", "mlp")
@@ -57,6 +64,53 @@ DEFAULT_GRID = {
 }
 
 
+@dataclasses.dataclass
+class Config:
+    """The options of `lrep-zoo train shade_mnist_limited` (one flag per field)."""
+
+    output_dir: str = "lrep_zoo_outputs/shade_mnist_limited"
+    data_dir: str | None = option(None, help="npz folder (like shared/data) or TFDS data_dir; "
+                                             "default: $LREP_ZOO_DATA_DIR, then TFDS")
+    arch: str = option("lenet", choices=ARCHS,
+                       help="lenet: small ConvNet (default); mlp: MLP --hidden")
+    labels: list[str] = option(list(DEFAULT_LABELS),
+                               help="numbers of labelled samples (multiples of 10) or 'all'")
+    regularizers: list[str] = option(list(DEFAULT_REGULARIZERS), choices=REGULARIZER_NAMES)
+    seeds: list[int] = option([0, 1, 2])
+    steps: int = 1000
+    epochs: int | None = option(None, help="alternative to --steps: passes over the largest "
+                                           "labelled set")
+    batch_size: int = 100
+    learning_rate: float = 0.01
+    lr_decay: float = 0.95
+    steps_per_decay: int = 100
+    hidden: list[int] | None = option(None, help="Dense widths (default: 128 for lenet, "
+                                                 "256 256 for mlp)")
+    dropout_rate: float = 0.5
+    shade_momentum: float = 0.8
+    val_images: int = 2000
+    select_seed: int = 0
+    grid: list[float] | None = option(None, help="candidate weights for every weighted "
+                                                 "regulariser")
+    weight: list[str] = option([], append=True, metavar="REG=W",
+                               help="fix a regulariser's weight, skipping its selection")
+    binarize_labels: str = "1000"
+    train_images: int | None = option(None, help="use only the first N training images "
+                                                 "(smoke runs)")
+    test_images: int | None = option(None, help="score only the first N test images "
+                                                "(smoke runs)")
+    jit: bool = option(True, help="jit_compile=False (default: 'auto')")
+    verbose: int = 1
+
+    def resolved_steps(self) -> int:
+        """`steps`, or with `epochs` the steps of that many passes over the largest labelled set."""
+        if self.epochs is None:
+            return self.steps
+        numeric = [int(n) for n in self.labels if n != "all"]
+        largest = max(numeric) if len(numeric) == len(self.labels) else 60000
+        return max(1, self.epochs * largest // self.batch_size)
+
+
 def _labelled_indices(y_pool, labels, seed):
     from lrep_zoo import data
 
@@ -65,53 +119,35 @@ def _labelled_indices(y_pool, labels, seed):
     return data.split_labelled(y_pool, int(labels), seed=seed)
 
 
-def run(
-    output_dir="lrep_zoo_outputs/shade_mnist_limited",
-    data_dir=None,
-    arch="lenet",
-    labels=DEFAULT_LABELS,
-    regularizers=DEFAULT_REGULARIZERS,
-    seeds=(0, 1, 2),
-    steps=1000,
-    batch_size=100,
-    learning_rate=0.01,
-    lr_decay=0.95,
-    steps_per_decay=100,
-    hidden=None,
-    dropout_rate=0.5,
-    momentum=0.8,
-    val_images=2000,
-    select_seed=0,
-    grid=None,
-    weights=None,
-    binarize_labels="1000",
-    train_images=None,
-    test_images=None,
-    jit_compile=None,
-    verbose=1,
-) -> dict:
+def run(config: Config | None = None) -> dict:
     """Selects the weights on validation per number of labels, trains every seed.
 
-    `weights` ({regularizer: weight}) skips the selection for those regularisers
-    (the same weight for every number of labels). `hidden` (Dense widths)
-    defaults to `DEFAULT_HIDDEN[arch]`.
+    `--weight REG=W` fixes a regulariser's weight (the same for every number of
+    labels, no selection). `hidden` (Dense widths) defaults to `DEFAULT_HIDDEN[arch]`.
+
+    Example:
+
+    ```python
+    run(Config(data_dir="../shared/data", labels=["1000"], regularizers=["none", "shade"]))
+    ```
     """
     import keras
 
     from lrep_zoo import data, reporting
-    from lrep_zoo.recipes.shade_cifar10 import binarized_check
-    from lrep_zoo.recipes.shade_cifar10 import summarise
-    from lrep_zoo.recipes.shade_cifar10 import train_classifier
 
+    config = config or Config()
+    arch = config.arch
     if arch not in ARCHS:
         raise ValueError(f"Unknown arch {arch!r}; expected one of {ARCHS}.")
-    hidden = tuple(hidden or DEFAULT_HIDDEN[arch])
-    out = reporting.output_dir(output_dir)
-    x, y = data.load_arrays("mnist", "train", data_dir=data_dir)
-    x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
-    if train_images:
-        x, y = x[:train_images], y[:train_images]
-    x_test, y_test = x_test[:test_images], y_test[:test_images]
+    hidden = tuple(config.hidden or DEFAULT_HIDDEN[arch])
+    steps = config.resolved_steps()
+    val_images = config.val_images
+    out = reporting.output_dir(config.output_dir)
+    x, y = data.load_arrays("mnist", "train", data_dir=config.data_dir)
+    x_test, y_test = data.load_arrays("mnist", "test", data_dir=config.data_dir)
+    if config.train_images:
+        x, y = x[:config.train_images], y[:config.train_images]
+    x_test, y_test = x_test[:config.test_images], y_test[:config.test_images]
 
     def prep(images):
         return images.astype("float32").reshape(len(images), 28, 28, 1) / 255.0
@@ -119,74 +155,67 @@ def run(
     y, y_test = y.astype("int64"), y_test.astype("int64")
     x_pool, y_pool = prep(x[:-val_images]), y[:-val_images]
     evals = {"val": (prep(x[-val_images:]), y[-val_images:]), "test": (prep(x_test), y_test)}
-    labels = [str(n) for n in labels]
-    grid = {**DEFAULT_GRID, **(grid or {})}
-    fixed = dict(weights or {})
-    common = dict(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                  lr_decay=lr_decay, steps_per_decay=steps_per_decay, hidden=hidden,
-                  dropout_rate=dropout_rate, momentum=momentum, jit_compile=jit_compile,
-                  num_classes=int(y.max()) + 1)
+    labels = [str(n) for n in config.labels]
+    grid, fixed = shade_experiment.resolve_weights(config.grid, config.weight, DEFAULT_GRID)
+    common = dict(steps=steps, batch_size=config.batch_size,
+                  learning_rate=config.learning_rate, lr_decay=config.lr_decay,
+                  steps_per_decay=config.steps_per_decay, hidden=hidden,
+                  dropout_rate=config.dropout_rate, momentum=config.shade_momentum,
+                  jit_compile=jit_compile(config.jit), num_classes=int(y.max()) + 1)
     results = {
-        "recipe": NAME, "arch": arch, "labels": labels, "regularizers": list(regularizers),
-        "steps": steps,
-        "batch_size": batch_size, "learning_rate": learning_rate, "lr_decay": lr_decay,
-        "steps_per_decay": steps_per_decay, "hidden": list(hidden),
-        "dropout_rate": dropout_rate, "shade_momentum": momentum,
-        "val_images": val_images, "pool_images": int(len(y_pool)),
-        "test_images": int(len(y_test)), "select_seed": select_seed,
-        "grid": {k: list(v) for k, v in grid.items()}, "selection": {}, "weights": {},
-        "runs": [], "machine": reporting.machine(),
+        "recipe": NAME, **record(config), "labels": labels, "steps": steps,
+        # Resolved and measured values (the `*_images` options are limits), the grids used.
+        "hidden": list(hidden), "pool_images": int(len(y_pool)),
+        "test_images": int(len(y_test)), "grid": {k: list(v) for k, v in grid.items()},
+        "selection": {}, "weights": {}, "runs": [], "machine": reporting.machine(),
     }
     path = out / "results.json"
     start = time.perf_counter()
     for n in labels:
         def train(reg, w, seed):
             idx = _labelled_indices(y_pool, n, seed)
-            return train_classifier(arch, x_pool[idx], y_pool[idx], evals, regularizer=reg,
-                                    weight=w, seed=seed, **common)
+            return shade_experiment.train_classifier(
+                arch, x_pool[idx], y_pool[idx], evals, regularizer=reg, weight=w, seed=seed,
+                **common)
 
-        selection = {}
-        for reg in regularizers:
-            if reg not in grid or reg in fixed:
-                continue
-            scores = {}
-            for w in grid[reg]:
-                scores[repr(float(w))] = train(reg, float(w), select_seed)[1]["val"]
-                if verbose:
-                    print(json.dumps({"labels": n, "select": reg, "weight": w,
-                                      "val_accuracy": scores[repr(float(w))]}), flush=True)
-                keras.backend.clear_session()
-            best = max(scores, key=lambda k: (scores[k], -float(k)))
-            selection[reg] = {"chosen": float(best), "val_accuracy": scores}
+        def val_accuracy(reg, w):
+            score = train(reg, w, config.select_seed)[1]["val"]
+            keras.backend.clear_session()
+            return score
+
+        to_select = [r for r in config.regularizers if r in grid and r not in fixed]
+        selection = shade_experiment.select_weights(val_accuracy, to_select, grid,
+                                                    context={"labels": n},
+                                                    verbose=config.verbose)
         results["selection"][n] = selection
         weights = {**fixed, **{r: s["chosen"] for r, s in selection.items()}}
-        results["weights"][n] = {r: weights.get(r) for r in regularizers}
+        results["weights"][n] = {r: weights.get(r) for r in config.regularizers}
         reporting.write_json(path, results)
-        for seed in seeds:
-            for reg in regularizers:
+        for seed in config.seeds:
+            for reg in config.regularizers:
                 model, scores, seconds = train(reg, weights.get(reg), seed)
                 run_out = {"labels": n, "regularizer": reg, "weight": weights.get(reg),
                            "seed": seed, **scores, "train_seconds": round(seconds, 1)}
-                if n == str(binarize_labels) and reg in ("none", "shade"):
+                if n == str(config.binarize_labels) and reg in ("none", "shade"):
                     idx = _labelled_indices(y_pool, n, seed)
-                    run_out["binarized"] = binarized_check(model, *evals["test"],
-                                                           x_fit=x_pool[idx])
+                    run_out["binarized"] = shade_experiment.binarized_check(
+                        model, *evals["test"], x_fit=x_pool[idx])
                 results["runs"].append(run_out)
-                if verbose:
+                if config.verbose:
                     print(json.dumps(run_out), flush=True)
                 results["rows"] = summarise(results["runs"], keys=("labels", "regularizer"))
                 reporting.write_json(path, results)
                 keras.backend.clear_session()
     results["seconds"] = round(time.perf_counter() - start, 1)
     results["table"] = table(results)
-    results["binarized_table"] = binarized_table(results)
+    results["binarized_table"] = shade_experiment.binarized_table(
+        results["runs"], lambda reg, runs: f"{LABELS[reg]} ({runs[0]['labels']} labels)")
     reporting.write_json(path, results)
     return results
 
 
-def table(results) -> str:
-    from lrep_zoo.recipes.shade_cifar10 import LABELS, cell, markdown_table
-
+def table(results: dict) -> str:
+    """Test accuracy (%) per number of labels and regulariser, with the chosen weights."""
     rows = results["rows"]
     regs = [r for r in REGULARIZER_NAMES if r in results["regularizers"]]
     header = ["labelled samples"] + [LABELS[r] for r in regs]
@@ -206,88 +235,17 @@ def table(results) -> str:
     return markdown_table(header, body)
 
 
-def binarized_table(results) -> str:
-    from lrep_zoo.recipes.shade_cifar10 import LABELS, markdown_table
-
-    runs = [r for r in results["runs"] if "binarized" in r]
-    if not runs:
-        return ""
-    layers = ["full"] + sorted(k for k in runs[0]["binarized"] if k != "full")
-    body = []
-    for reg in ("none", "shade"):
-        rs = [r for r in runs if r["regularizer"] == reg]
-        if rs:
-            body.append([f"{LABELS[reg]} ({rs[0]['labels']} labels)"] + [
-                f"{np.mean([100 * r['binarized'][l] for r in rs]):.2f} +- "
-                f"{np.std([100 * r['binarized'][l] for r in rs]):.2f}" for l in layers])
-    header = ["trained with"] + ["no binarisation" if l == "full" else f"{l} binarised"
-                                 for l in layers]
-    return markdown_table(header, body)
-
-
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
-    parser.add_argument("--output-dir", default="lrep_zoo_outputs/shade_mnist_limited")
-    parser.add_argument("--data-dir", default=None,
-                        help="npz folder (like shared/data) or TFDS data_dir; "
-                             "default: $LREP_ZOO_DATA_DIR, then TFDS")
-    parser.add_argument("--arch", default="lenet", choices=ARCHS,
-                        help="lenet: small ConvNet (default); mlp: MLP --hidden")
-    parser.add_argument("--labels", nargs="+", default=list(DEFAULT_LABELS),
-                        help="numbers of labelled samples (multiples of 10) or 'all'")
-    parser.add_argument("--regularizers", nargs="+", default=list(DEFAULT_REGULARIZERS),
-                        choices=REGULARIZER_NAMES)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="alternative to --steps: passes over the largest labelled set")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=0.01)
-    parser.add_argument("--lr-decay", type=float, default=0.95)
-    parser.add_argument("--steps-per-decay", type=int, default=100)
-    parser.add_argument("--hidden", type=int, nargs="+", default=None,
-                        help="Dense widths (default: 128 for lenet, 256 256 for mlp)")
-    parser.add_argument("--dropout-rate", type=float, default=0.5)
-    parser.add_argument("--shade-momentum", type=float, default=0.8)
-    parser.add_argument("--val-images", type=int, default=2000)
-    parser.add_argument("--select-seed", type=int, default=0)
-    parser.add_argument("--grid", type=float, nargs="+", default=None,
-                        help="candidate weights for every weighted regulariser")
-    parser.add_argument("--weight", action="append", default=[], metavar="REG=W",
-                        help="fix a regulariser's weight, skipping its selection")
-    parser.add_argument("--binarize-labels", default="1000")
-    parser.add_argument("--train-images", type=int, default=None,
-                        help="use only the first N training images (smoke runs)")
-    parser.add_argument("--test-images", type=int, default=None,
-                        help="score only the first N test images (smoke runs)")
-    parser.add_argument("--no-jit", action="store_true", help="jit_compile=False")
-    parser.add_argument("--verbose", type=int, default=1)
-    args = parser.parse_args(argv)
-    steps = args.steps
-    if args.epochs is not None:
-        numeric = [int(n) for n in args.labels if n != "all"]
-        largest = max(numeric) if len(numeric) == len(args.labels) else 60000
-        steps = max(1, args.epochs * largest // args.batch_size)
-    grid = ({r: tuple(args.grid) for r in DEFAULT_GRID} if args.grid else None)
-    weights = {k: float(v) for k, v in (w.split("=") for w in args.weight)}
-    results = run(
-        output_dir=args.output_dir, data_dir=args.data_dir, arch=args.arch, labels=args.labels,
-        regularizers=args.regularizers, seeds=args.seeds, steps=steps,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
-        steps_per_decay=args.steps_per_decay, hidden=args.hidden,
-        dropout_rate=args.dropout_rate, momentum=args.shade_momentum,
-        val_images=args.val_images, select_seed=args.select_seed, grid=grid, weights=weights,
-        binarize_labels=args.binarize_labels, train_images=args.train_images,
-        test_images=args.test_images, jit_compile=False if args.no_jit else None,
-        verbose=args.verbose,
-    )
-    print(f"\nMNIST test accuracy (%, {args.arch}) vs labelled samples, mean +- std over seeds "
-          f"{list(args.seeds)}:")
+def main(argv: list[str] | None = None) -> dict:
+    """`lrep-zoo train shade_mnist_limited [flags]`: runs the recipe, prints the tables."""
+    config = parse(Config, argv, prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
+    results = run(config)
+    print(f"\nMNIST test accuracy (%, {config.arch}) vs labelled samples, mean +- std over "
+          f"seeds {list(config.seeds)}:")
     print(results["table"])
     if results["binarized_table"]:
         print("\nBinarised-activation check (test accuracy %):")
         print(results["binarized_table"])
-    print(f"\nWrote {args.output_dir}/results.json")
+    print(f"\nWrote {config.output_dir}/results.json")
     return results
 
 

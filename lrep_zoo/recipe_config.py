@@ -1,0 +1,293 @@
+"""Recipe configurations: one dataclass states a recipe's options once.
+
+The command line (`argparse`: flags, defaults, choices, help) and the JSON record
+written with the results both come from the dataclass, so neither keeps its own
+copy of the hyperparameters.
+
+Field -> flag rules (`build_parser`):
+
+| annotation                  | command line                                          |
+|-----------------------------|-------------------------------------------------------|
+| `int`, `float`, `str`       | `--name VALUE` (`type=` the annotation)              |
+| `X \\| None`                | the same, default `None`                              |
+| `Literal["a", "b"]`         | `choices=("a", "b")`                                  |
+| `list[X]`                   | `nargs="+"` (or the field's `nargs`)                  |
+| `bool`, default `False`     | `--name` (`store_true`)                               |
+| `bool`, default `True`      | `--no-name` (`store_false`): `jit: bool = True` gives `--no-jit` |
+
+`--name` is the field name with `_` -> `-`; `option(flag=...)` overrides it.
+
+Example:
+
+```python
+import dataclasses
+from typing import Literal
+
+from lrep_zoo.recipe_config import build_parser, from_args, option, record, to_argv
+
+@dataclasses.dataclass
+class Config:
+    epochs: int = option(20, help="passes over the training set")
+    arch: Literal["mlp", "lenet"] = "mlp"
+    seeds: list[int] = option([0, 1, 2])
+    jit: bool = option(True, help="--no-jit: jit_compile=False")
+
+parser = build_parser(Config, prog="demo")
+config = from_args(Config, parser.parse_args(["--seeds", "3", "--no-jit"]))
+assert config == Config(seeds=[3], jit=False)
+assert to_argv(config) == ["--seeds", "3", "--no-jit"]
+assert record(config) == {"epochs": 20, "arch": "mlp", "seeds": [3], "jit": False}
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections.abc
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Sequence
+
+__all__ = ["option", "build_parser", "from_args", "parse", "record", "to_argv", "jit_compile"]
+
+_METADATA_KEY = "recipe_config"
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str | None = None,
+    flag: str | None = None,
+    choices: Sequence | None = None,
+    nargs: int | str | None = None,
+    metavar: str | None = None,
+    append: bool = False,
+    recorded: bool = True,
+) -> Any:
+    """A dataclass field with its command-line details.
+
+    Args:
+        default: The default; a list default is copied for each instance.
+        help: Help text of the flag.
+        flag: The flag (default `--` + the field name with `-` for `_`, and
+            `--no-...` for a bool that defaults to `True`).
+        choices: Allowed values (each element for a list field). A `Literal`
+            annotation gives them too.
+        nargs: `argparse` nargs of a list field (default `"+"`).
+        metavar: `argparse` metavar.
+        append: A list field filled by repeating the flag (`action="append"`).
+        recorded: `False` for fields that select what the command does rather
+            than how it trains (e.g. `--summarise DIR`): left out of `record`.
+
+    Returns:
+        A `dataclasses.field`.
+
+    Example:
+
+    ```python
+    @dataclasses.dataclass
+    class Config:
+        weight: list[str] = option([], append=True, metavar="REG=W",
+                                   help="fix a regulariser's weight")
+    ```
+    """
+    metadata = {_METADATA_KEY: dict(help=help, flag=flag, choices=choices, nargs=nargs,
+                                    metavar=metavar, append=append, recorded=recorded)}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _details(field: dataclasses.Field) -> dict:
+    return field.metadata.get(_METADATA_KEY, {})
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise TypeError(f"Recipe option {field.name!r} needs a default.")
+
+
+def _analyse(annotation) -> tuple[type, bool, tuple | None]:
+    """`(scalar type, is_list, literal choices)` of a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"Unsupported recipe option type {annotation!r}.")
+        annotation = args[0]
+        origin = typing.get_origin(annotation)
+    is_list = origin in (list, tuple, collections.abc.Sequence)
+    if is_list:
+        annotation = typing.get_args(annotation)[0]
+        origin = typing.get_origin(annotation)
+    choices = None
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        annotation = type(choices[0])
+    if annotation not in (int, float, str, bool):
+        raise TypeError(f"Unsupported recipe option type {annotation!r}.")
+    return annotation, is_list, choices
+
+
+def _flag(field: dataclasses.Field, kind: type, default: Any) -> str:
+    flag = _details(field).get("flag")
+    if flag:
+        return flag
+    name = field.name.replace("_", "-")
+    return f"--no-{name}" if kind is bool and default is True else f"--{name}"
+
+
+def build_parser(config_cls: type, *, prog: str | None = None,
+                 description: str | None = None) -> argparse.ArgumentParser:
+    """The `argparse` parser of a recipe's config dataclass (one flag per field).
+
+    Args:
+        config_cls: A dataclass whose fields all have defaults.
+        prog: Program name in the usage line.
+        description: Parser description.
+
+    Returns:
+        An `ArgumentParser`; each flag's `dest` is its field name, so
+        `from_args` turns the parsed namespace back into the dataclass.
+
+    Example:
+
+    ```python
+    @dataclasses.dataclass
+    class Config:
+        steps: int = option(1000, help="SGD steps")
+
+    build_parser(Config).parse_args(["--steps", "10"]).steps  # 10
+    ```
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        if not field.init:
+            continue
+        details = _details(field)
+        kind, is_list, choices = _analyse(hints[field.name])
+        default = _default(field)
+        kwargs: dict[str, Any] = {"dest": field.name, "default": default,
+                                  "help": details.get("help")}
+        if details.get("metavar"):
+            kwargs["metavar"] = details["metavar"]
+        if kind is bool and not is_list:
+            if not isinstance(default, bool):
+                raise TypeError(f"Bool option {field.name!r} needs a True or False default.")
+            kwargs["action"] = "store_false" if default else "store_true"
+        else:
+            kwargs["type"] = kind
+            kwargs["choices"] = details.get("choices") or choices
+            if is_list:
+                if details.get("append"):
+                    kwargs["action"] = "append"
+                else:
+                    kwargs["nargs"] = details.get("nargs") or "+"
+        parser.add_argument(_flag(field, kind, default), **kwargs)
+    return parser
+
+
+def from_args(config_cls: type, namespace: argparse.Namespace):
+    """The dataclass of a namespace parsed by `build_parser(config_cls)`.
+
+    Example:
+
+    ```python
+    parser = build_parser(Config)
+    config = from_args(Config, parser.parse_args([]))  # == Config()
+    ```
+    """
+    return config_cls(**{f.name: getattr(namespace, f.name)
+                         for f in dataclasses.fields(config_cls) if f.init})
+
+
+def parse(config_cls: type, argv: Sequence[str] | None = None, *, prog: str | None = None,
+          description: str | None = None):
+    """`from_args(config_cls, build_parser(config_cls, ...).parse_args(argv))`.
+
+    Example:
+
+    ```python
+    config = parse(Config, ["--steps", "10"], prog="lrep-zoo train demo")
+    ```
+    """
+    parser = build_parser(config_cls, prog=prog, description=description)
+    return from_args(config_cls, parser.parse_args(argv))
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def record(config) -> dict:
+    """The recorded fields of a config as a JSON-ready dict (lists, not tuples).
+
+    Example:
+
+    ```python
+    reporting.write_json(path, {"recipe": NAME, **record(config), "runs": runs})
+    ```
+    """
+    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)
+            if _details(f).get("recorded", True)}
+
+
+def to_argv(config, *, changed_only: bool = True) -> list[str]:
+    """The command-line arguments that `build_parser` parses back into `config`.
+
+    Args:
+        config: A config dataclass instance.
+        changed_only: Only the fields that differ from their defaults.
+
+    Example:
+
+    ```python
+    " ".join(["lrep-zoo", "train", NAME, *to_argv(config)])
+    ```
+    """
+    hints = typing.get_type_hints(type(config))
+    argv: list[str] = []
+    for field in dataclasses.fields(config):
+        if not field.init:
+            continue
+        value, default = getattr(config, field.name), _default(field)
+        if changed_only and _plain(value) == _plain(default):
+            continue
+        kind, is_list, _ = _analyse(hints[field.name])
+        flag = _flag(field, kind, default)
+        if kind is bool and not is_list:
+            if value != default:
+                argv.append(flag)
+        elif value is None:
+            if default is not None:
+                raise ValueError(f"{field.name}=None cannot be written as a flag.")
+        elif is_list and _details(field).get("append"):
+            for item in value:
+                argv += [flag, str(item)]
+        elif is_list:
+            if not value:
+                raise ValueError(f"{field.name}=[] cannot be written as a flag.")
+            argv += [flag, *(str(v) for v in value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def jit_compile(jit: bool) -> str | bool:
+    """The `jit_compile` of a recipe's `--no-jit` switch: `"auto"`, or `False`.
+
+    `"auto"` lets Keras decide: XLA on JAX and on TensorFlow with an accelerator,
+    not on a CPU-only TensorFlow, never `torch.compile`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer="adam", jit_compile=jit_compile(config.jit))
+    ```
+    """
+    return "auto" if jit else False
