@@ -235,12 +235,7 @@ def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = N
 
     data = load_data(data_dir)
     model = load_preset(folder)
-    if baseline_folder:
-        baseline = load_preset(baseline_folder)
-    elif os.path.isfile(os.path.join(folder, "multitask_config.json")):
-        baseline = load_preset(folder, prefix="multitask_")  # shipped next to the preset
-    else:
-        baseline = None
+    baseline = load_preset(baseline_folder) if baseline_folder else None
     start = time.time()
     result = evaluation.evaluate_dualdis(model, baseline=baseline, seed=seed, data=data)
     result["eval_time_s"] = time.time() - start
@@ -254,12 +249,10 @@ def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = N
 def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     """`lrep-zoo evaluate dualdis_yaleb`: the paper's rows, ours under both protocols.
 
-    The multi-task baseline shipped beside the preset is scored too. With `limit`
+    The multi-task baseline preset `dualdis_yaleb_multitask` is scored too. With `limit`
     (smoke runs) only the paper-protocol scores of the first `limit` test images.
     """
-    import importlib.resources
-
-    from lrep_zoo.models.dualdis import evaluation, metrics as disentangling
+    from lrep_zoo.models.dualdis import DualDis, evaluation, metrics as disentangling
 
     data = load_data(data_dir)
     if limit:
@@ -267,9 +260,7 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
         return disentangling.paper_scores(
             model, test["image"][:limit], test["identity"][:limit], test["lighting"][:limit]
         )
-    folder = importlib.resources.files("lrep_zoo.presets") / "dualdis_yaleb"
-    baseline = (load_preset(str(folder), prefix="multitask_")
-                if (folder / "multitask_config.json").is_file() else None)
+    baseline = DualDis.from_preset("dualdis_yaleb_multitask")
     result = evaluation.evaluate_dualdis(model, baseline=baseline, data=data)
     print(result["table"])
     return result["rows"]

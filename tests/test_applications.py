@@ -95,3 +95,216 @@ def test_explicit_path_loads(tmp_path):
     x = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), source.predict(x, verbose=0),
                                atol=1e-6)
+
+
+# ---------------------------------------------------------------- presets, keras-hub way
+# from_preset / save_to_preset / presets on every model class (PresetMixin).
+
+import importlib.resources
+import json
+
+from lrep_zoo.applications import preset_mixin
+from lrep_zoo.models import GAN, VAE, DenoisingAutoEncoder, DualDis, HybridNet, TemperedGAN
+from lrep_zoo.models.hybridnet import mnist_networks
+
+_SMALL_GAN = dict(image_shape=(8, 8, 1), latent_dim=4, generator_filters=(8, 4),
+                  discriminator_filters=(4, 8))
+
+
+def _rng_images(shape, n=2, high=1.0):
+    return np.random.default_rng(0).uniform(0, high, size=(n, *shape)).astype("float32")
+
+
+# class -> (small random-init model, deterministic outputs to compare after a round trip)
+_ROUND_TRIPS = {
+    "DenoisingAutoEncoder": (
+        lambda: DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=0),
+        lambda m: m.predict(_rng_images((28, 28, 1)), verbose=0)),
+    "VAE": (
+        lambda: VAE(input_shape=(8, 8, 1), latent_dim=3, seed=0),
+        lambda m: m.encode(_rng_images((8, 8, 1)))),
+    "GAN": (
+        lambda: GAN(**_SMALL_GAN, seed=0),
+        lambda m: m(np.ones((2, 4), "float32"))),
+    "TemperedGAN": (
+        lambda: TemperedGAN(**_SMALL_GAN, lens_steps=10, seed=0),
+        lambda m: [m(np.ones((2, 4), "float32")), m.apply_lens(_rng_images((8, 8, 1)))]),
+    "HybridNet": (
+        lambda: HybridNet(**mnist_networks.networks((8, 8, 1), num_classes=3, filters=(4,)),
+                          seed=0),
+        lambda m: m(_rng_images((8, 8, 1)), training=False)),
+    "DualDis": (
+        lambda: DualDis(image_shape=(48, 42, 1), num_classes_y=4, num_classes_z=3,
+                        latent_dim=8),
+        lambda m: m.classify(_rng_images((48, 42, 1), high=255.0))),
+}
+
+
+def _numpy_leaves(outputs):
+    return [keras.ops.convert_to_numpy(x) for x in keras.tree.flatten(outputs)]
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("name", sorted(_ROUND_TRIPS))
+def test_save_to_preset_round_trip(name, tmp_path):
+    build, outputs = _ROUND_TRIPS[name]
+    model = build()
+    cls = type(model)
+    assert cls.__name__ == name and isinstance(model, preset_mixin.PresetMixin)
+    folder = model.save_to_preset(tmp_path / "preset", command="pytest round trip",
+                                  extra_metadata={"epochs": 0})
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "metadata.json", "model.weights.h5"]
+    spec = json.loads((folder / "config.json").read_text())
+    assert spec["model"] == name and spec["config"] == json.loads(json.dumps(model.get_config()))
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["sha256"] == registry.sha256_of(folder / "model.weights.h5")
+    assert metadata["parameter_count"] == model.count_params()
+    assert metadata["backend"] == keras.backend.backend()
+    assert metadata["keras_version"] == keras.__version__
+    assert metadata["lrep_zoo_version"] == lrep_zoo.__version__
+    assert metadata["command"] == "pytest round trip" and metadata["epochs"] == 0
+    assert metadata["model"] == name and metadata["date"]
+
+    loaded = cls.from_preset(str(folder))
+    assert type(loaded) is cls
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(_numpy_leaves(outputs(model)), _numpy_leaves(outputs(loaded)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.backends
+def test_dualdis_from_preset_is_the_application():
+    model = DualDis.from_preset("dualdis_yaleb")
+    app = lrep_zoo.applications.DualDis(weights="yaleb")
+    baseline = DualDis.from_preset("dualdis_yaleb_multitask")
+    assert baseline.adversarial_weight_y == 0.0 and model.adversarial_weight_y > 0
+    faces = np.random.default_rng(0).integers(0, 256, (2, 192, 168, 1)).astype("uint8")
+    probs, again = model.classify(faces), app.classify(faces)
+    np.testing.assert_allclose(_numpy_leaves(probs)[0], _numpy_leaves(again)[0], atol=1e-6)
+    same = lrep_zoo.applications.DualDis(weights="yaleb_multitask")
+    for a, b in zip(baseline.get_weights(), same.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(model.get_weights()[0], baseline.get_weights()[0])
+
+
+def test_from_preset_without_weights_and_with_overrides():
+    fresh = DenoisingAutoEncoder.from_preset("dae_mnist", load_weights=False, noise_level=0.5)
+    assert fresh.noise_level == 0.5
+    trained = DenoisingAutoEncoder.from_preset("dae_mnist")
+    assert not np.array_equal(fresh.get_weights()[0], trained.get_weights()[0])
+
+
+def test_presets_listing_per_class():
+    assert sorted(DualDis.presets) == ["dualdis_yaleb", "dualdis_yaleb_multitask"]
+    assert sorted(DenoisingAutoEncoder.presets) == ["dae_mnist"]
+    assert sorted(VAE.presets) == ["vae_mnist"] and sorted(GAN.presets) == ["gan_mnist"]
+    assert TemperedGAN.presets == {} and HybridNet.presets == {}  # not GAN's
+    entry = DualDis.presets["dualdis_yaleb"]
+    assert entry["description"] and entry["weights"] == "yaleb"
+    assert entry["sha256"] == registry.get_preset("dualdis_yaleb").sha256
+    # Every registered preset is listed by exactly its own class.
+    listed = [n for c in (DualDis, DenoisingAutoEncoder, VAE, GAN, TemperedGAN, HybridNet)
+              for n in c.presets]
+    assert sorted(listed) == registry.list_presets()
+
+
+def test_registrations_live_in_the_method_packages():
+    registry_source = (importlib.resources.files("lrep_zoo.applications") / "registry.py").read_text()
+    package = {"DenoisingAutoEncoder": "autoencoder", "DualDis": "dualdis", "GAN": "gan",
+               "VAE": "vae"}
+    for name in registry.list_presets():
+        method = package[registry.get_preset(name).model]
+        source = (importlib.resources.files(f"lrep_zoo.models.{method}") / "presets.py").read_text()
+        assert f'name="{name}"' in source and f'name="{name}"' not in registry_source
+
+
+def test_shipped_metadata_matches_the_registry():
+    for name in registry.list_presets():
+        folder = importlib.resources.files("lrep_zoo.presets") / name
+        metadata = preset_mixin.read_metadata(folder)
+        assert metadata is not None, name
+        preset = registry.get_preset(name)
+        assert metadata["sha256"] == preset.sha256 == registry.sha256_of(
+            folder / registry.WEIGHTS_FILE), name
+        assert metadata["model"] == preset.model == registry.preset_config(name)["model"]
+        assert metadata["command"] and metadata["parameter_count"] > 0
+
+
+def test_wrong_class_is_clear(tmp_path):
+    with pytest.raises(PresetError, match=r"'dualdis_yaleb' is a DualDis, not a VAE.*vae_mnist"):
+        VAE.from_preset("dualdis_yaleb")
+    with pytest.raises(PresetError, match="not a TemperedGAN"):
+        TemperedGAN.from_preset("gan_mnist")
+    folder = DenoisingAutoEncoder(latent_dim=3, architecture="mlp").save_to_preset(tmp_path / "d")
+    with pytest.raises(PresetError, match=r"holds a DenoisingAutoEncoder, not a GAN"):
+        GAN.from_preset(folder)
+    with pytest.raises(PresetError, match=r"neither a registered VAE preset.*vae_mnist"):
+        VAE.from_preset("vae_imagenet")
+
+
+def test_tampered_folder_weights_are_refused(tmp_path):
+    model = DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=0)
+    folder = model.save_to_preset(tmp_path / "p")
+    other = tmp_path / "other.weights.h5"
+    DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=1).save_weights(other)
+    shutil.copy(other, folder / "model.weights.h5")  # same architecture, other weights
+    with pytest.raises(PresetError, match=r"sha256 .* metadata.json expects"):
+        DenoisingAutoEncoder.from_preset(folder)
+    DenoisingAutoEncoder.from_preset(folder, load_weights=False)  # the config is still fine
+    (folder / "metadata.json").unlink()  # without metadata: loaded as is
+    DenoisingAutoEncoder.from_preset(folder)
+    (folder / "metadata.json").write_text("{}")
+    with pytest.raises(PresetError, match="no 'sha256'"):
+        DenoisingAutoEncoder.from_preset(folder)
+
+
+def test_malformed_folders_are_clear(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PresetError, match="has no config.json"):
+        DenoisingAutoEncoder.from_preset(tmp_path / "empty")
+    folder = DenoisingAutoEncoder(latent_dim=3, architecture="mlp").save_to_preset(tmp_path / "p")
+    (folder / "model.weights.h5").unlink()
+    (folder / "metadata.json").unlink()
+    with pytest.raises(PresetError, match="does not exist"):
+        DenoisingAutoEncoder.from_preset(folder)
+
+
+def test_save_to_preset_refuses_to_overwrite(tmp_path):
+    model = DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=0)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "MODEL_CARD.md").write_text("card")
+    with pytest.raises(PresetError, match="overwrite=True"):
+        model.save_to_preset(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md"]
+    model.save_to_preset(folder, overwrite=True)
+    retrained = DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=1)
+    with pytest.raises(PresetError, match="overwrite=True"):
+        retrained.save_to_preset(folder)
+    retrained.save_to_preset(folder, overwrite=True)
+    assert (folder / "MODEL_CARD.md").read_text() == "card"  # other files are kept
+    loaded = DenoisingAutoEncoder.from_preset(folder)
+    np.testing.assert_array_equal(loaded.get_weights()[0], retrained.get_weights()[0])
+    with pytest.raises(ValueError, match="may not set"):
+        model.save_to_preset(tmp_path / "q", extra_metadata={"sha256": "x"})
+    assert not (tmp_path / "q").exists()
+
+
+def test_application_accepts_a_preset_folder(tmp_path):
+    source = DenoisingAutoEncoder.from_preset("dae_mnist", load_weights=False)
+    folder = source.save_to_preset(tmp_path / "mine")
+    loaded = lrep_zoo.applications.DenoisingAutoEncoder(weights=str(folder))
+    np.testing.assert_array_equal(loaded.get_weights()[0], source.get_weights()[0])
+
+
+def test_compiled_model_saves_without_optimizer_state(tmp_path):
+    model = DenoisingAutoEncoder(latent_dim=3, architecture="mlp", seed=0)
+    model.compile(optimizer="adam")
+    x = _rng_images((28, 28, 1), n=8)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    folder = model.save_to_preset(tmp_path / "trained", command="fit")
+    loaded = DenoisingAutoEncoder.from_preset(folder)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)

@@ -3,10 +3,15 @@
 Example:
 
 ```python
+import numpy as np
 import lrep_zoo
 dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
-denoised = dae.predict(noisy_digits)
+denoised = dae.predict(np.zeros((2, 28, 28, 1), "float32"))
 ```
+
+Each constructor is a thin wrapper of the model class' `from_preset`
+(`PresetMixin`): `DualDis(weights="yaleb")` is
+`lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`.
 """
 
 from __future__ import annotations
@@ -25,37 +30,47 @@ from lrep_zoo.applications.registry import (
     preset_config,
     resolve_weights,
 )
+from lrep_zoo.applications.preset_mixin import PresetMixin
 
 
 def _application(model: str, weights, default: str, **overrides):
     """Model `model` with the architecture of a preset and the requested weights.
 
     `weights` is a preset short name (e.g. "mnist"), None (random initialisation of
-    the `default` preset's architecture) or the path of a `.weights.h5` file.
+    the `default` preset's architecture), the path of a `.weights.h5` file or a preset
+    folder (`save_to_preset`).
     """
-    is_path = weights is not None and (
-        os.path.sep in str(weights) or str(weights).endswith(".h5")
-    )
-    short = default if weights is None or is_path else str(weights)
-    preset = find_preset(model, short)
-    return load_preset(
-        preset.name, weights=weights if is_path else (None if weights is None else "preset"),
-        **overrides,
-    )
+    from lrep_zoo import models
+
+    cls = getattr(models, model)
+    if weights is None:
+        return cls.from_preset(find_preset(model, default).name, load_weights=False, **overrides)
+    if str(weights) not in {p.weights for p in PRESETS.values() if p.model == model}:
+        if os.path.isdir(weights):
+            return cls.from_preset(weights, **overrides)
+        if os.path.sep in str(weights) or str(weights).endswith(".h5"):
+            name = find_preset(model, default).name
+            fresh = cls.from_preset(name, load_weights=False, **overrides)
+            return load_weights_into(fresh, weights, preset=name)
+    # A short name; an unknown one is a PresetError listing the known ones.
+    return cls.from_preset(find_preset(model, str(weights)).name, **overrides)
 
 
 def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **overrides):
     """Denoising auto-encoder; `weights="mnist"` loads the pretrained MNIST preset.
 
     Args:
-        weights: `"mnist"`, `None` (random initialisation) or a `.weights.h5` path.
+        weights: `"mnist"`, `None` (random initialisation), a `.weights.h5` path or a
+            preset folder (`save_to_preset`).
         **overrides: Config entries to change (e.g. `noise_level`).
 
     Example:
 
     ```python
+    import numpy as np
     dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
-    codes = dae.encode(images)  # images: (N, 28, 28, 1) float32 in [0, 1]
+    images = np.zeros((2, 28, 28, 1), "float32")  # (N, 28, 28, 1) float32 in [0, 1]
+    codes = dae.encode(images)
     ```
     """
     return _application("DenoisingAutoEncoder", weights, "mnist", **overrides)
@@ -64,14 +79,19 @@ def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **override
 def DualDis(weights: str | os.PathLike | None = "yaleb", **overrides):
     """DualDis; `weights="yaleb"` loads the Extended Yale-B preset (identity vs lighting).
 
-    Takes Yale-B images as they come (uint8 or float 0..255, 192x168x1).
+    `weights="yaleb_multitask"` loads its multi-task baseline (same network, no
+    adversarial terms). Takes Yale-B images as they come (uint8 or float 0..255,
+    192x168x1).
 
     Example:
 
     ```python
+    import numpy as np
     model = lrep_zoo.applications.DualDis(weights="yaleb")
+    faces = np.zeros((2, 192, 168, 1), "uint8")
     probs = model.classify(faces)          # {"y", "z", "y_adv", "z_adv"}
     relit = model.edit(faces, attribute=4, eps=2.0)
+    baseline = lrep_zoo.applications.DualDis(weights="yaleb_multitask")
     ```
     """
     return _application("DualDis", weights, "yaleb", **overrides)
@@ -110,6 +130,7 @@ __all__ = [
     "PRESETS",
     "DenoisingAutoEncoder",
     "Preset",
+    "PresetMixin",
     "PresetError",
     "get_preset",
     "list_presets",

@@ -3,7 +3,12 @@
 A preset is a named, trained configuration of a model. Its artefacts live in
 `applications/<preset>/` at the top of the repository, shipped inside the wheel
 as the `lrep_zoo.presets` package: `config.json` (`{"model": ..., "config": ...}`),
-`model.weights.h5` (saved from an uncompiled model) and `MODEL_CARD.md`.
+`model.weights.h5` (saved from an uncompiled model), `metadata.json` (sha256 of the
+weights, versions, training command: `lrep_zoo.applications.preset_mixin`) and
+`MODEL_CARD.md`. Each method registers its presets in
+`lrep_zoo/models/<method>/presets.py` (imported by `import lrep_zoo`); this module
+holds the machinery and imports no model at module level. Models load them with
+`Cls.from_preset(name)` (`PresetMixin`).
 
 Weights are resolved in this order:
 
@@ -43,7 +48,7 @@ class Preset:
 
     Args:
         name: Preset name, e.g. `"dae_mnist"`.
-        model: Class name in `lrep_zoo.models`.
+        model: Class name in `lrep_zoo.models` (the class whose `from_preset` loads it).
         weights: The short name used by the application function
             (`DenoisingAutoEncoder(weights="mnist")`).
         sha256: Hash of `model.weights.h5`.
@@ -66,54 +71,22 @@ PRESETS: dict[str, Preset] = {}
 
 
 def register_preset(preset: Preset) -> Preset:
+    """Adds `preset` to `PRESETS` (done in `lrep_zoo/models/<method>/presets.py`).
+
+    Example:
+
+    ```python
+    from lrep_zoo.applications.registry import Preset, register_preset
+    # Its files go in applications/dae_mnist_mine/ (weights: or $LREP_ZOO_WEIGHTS_DIR).
+    register_preset(Preset(name="dae_mnist_mine", model="DenoisingAutoEncoder",
+                           weights="mnist_mine", sha256="<sha256 of model.weights.h5>",
+                           description="my DAE", recipe="dae_mnist"))
+    ```
+    """
     if preset.name in PRESETS:
         raise ValueError(f"Preset {preset.name!r} is already registered.")
     PRESETS[preset.name] = preset
     return preset
-
-
-register_preset(
-    Preset(
-        name="dae_mnist",
-        model="DenoisingAutoEncoder",
-        weights="mnist",
-        sha256="49092a78b0fbab86eb11245584203e6037a475ed4930924453986cb9866c7167",
-        description="Convolutional denoising auto-encoder (Gaussian noise 0.3), MNIST 28x28x1",
-        recipe="dae_mnist",
-    )
-)
-
-register_preset(
-    Preset(
-        name="vae_mnist",
-        model="VAE",
-        weights="mnist",
-        sha256="a9f9cb795515effc519a23243591b2c70748de8d1bb14e6b20ea9389997aae00",
-        description="Convolutional VAE (Bernoulli decoder, 16-d latent), MNIST 28x28x1",
-        recipe="generative_mnist",
-    )
-)
-register_preset(
-    Preset(
-        name="gan_mnist",
-        model="GAN",
-        weights="mnist",
-        sha256="36fc2e2f8cf89dd3a6a3ad3729d579c96abc747de2abb5c914b2b6a4ef091a03",
-        description="Non-saturating DCGAN-style GAN (32-d latent), MNIST 28x28x1",
-        recipe="generative_mnist",
-    )
-)
-
-register_preset(
-    Preset(
-        name="dualdis_yaleb",
-        model="DualDis",
-        weights="yaleb",
-        sha256="c59b828b423e300d9a954d1b5dd5f690d2756f17ad9330ddd53f66bb65056aa4",
-        description="DualDis identity / lighting disentangling, Extended Yale-B (192x168x1 in)",
-        recipe="dualdis_yaleb",
-    )
-)
 
 
 def list_presets() -> list[str]:
@@ -126,6 +99,18 @@ def list_presets() -> list[str]:
     ```
     """
     return sorted(PRESETS)
+
+
+def presets_of(model: str) -> dict[str, Preset]:
+    """The registered presets of model class `model` (by class name), by preset name.
+
+    Example:
+
+    ```python
+    lrep_zoo.applications.registry.presets_of("DualDis")  # {'dualdis_yaleb': Preset(...), ...}
+    ```
+    """
+    return {name: PRESETS[name] for name in sorted(PRESETS) if PRESETS[name].model == model}
 
 
 def get_preset(name: str) -> Preset:

@@ -2,5 +2,6 @@
 
 from lrep_zoo.models.autoencoder import networks
 from lrep_zoo.models.autoencoder.denoising_autoencoder import DenoisingAutoEncoder
+from lrep_zoo.models.autoencoder import presets  # registers dae_mnist
 
 __all__ = ["DenoisingAutoEncoder", "networks"]

@@ -7,6 +7,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
@@ -18,7 +19,7 @@ ARCHITECTURES = ("conv", "mlp")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DenoisingAutoEncoder(keras.Model):
+class DenoisingAutoEncoder(PresetMixin, keras.Model):
     """Auto-encoder trained to reconstruct clean images from corrupted ones.
 
     During training the input is corrupted (Gaussian noise of std `noise_level`, or

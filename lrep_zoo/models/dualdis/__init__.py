@@ -4,5 +4,6 @@ probes), edit/swap grids and the relit-surfaces demo."""
 from lrep_zoo.models.dualdis import networks
 from lrep_zoo.models.dualdis.dualdis import DualDis
 from lrep_zoo.models.dualdis.layers import AreaResize
+from lrep_zoo.models.dualdis import presets  # registers dualdis_yaleb, dualdis_yaleb_multitask
 
 __all__ = ["AreaResize", "DualDis", "networks"]

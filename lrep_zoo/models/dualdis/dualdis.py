@@ -65,6 +65,7 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
+from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.models.dualdis import networks as nets
 from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
@@ -79,7 +80,7 @@ VARIANTS = {
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DualDis(MultiPhaseModel):
+class DualDis(PresetMixin, MultiPhaseModel):
     """DualDis two-branch auto-encoder with linear and adversarial heads.
 
     Args:

@@ -2,5 +2,6 @@
 
 from lrep_zoo.models.gan import networks
 from lrep_zoo.models.gan.gan import GAN, ClipConstraint
+from lrep_zoo.models.gan import presets  # registers gan_mnist
 
 __all__ = ["GAN", "ClipConstraint", "networks"]

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import networks as nets
 from lrep_zoo.training import MultiPhaseModel, Phase, value_and_input_gradient
@@ -29,7 +30,7 @@ class ClipConstraint(keras.constraints.Constraint):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class GAN(MultiPhaseModel):
+class GAN(PresetMixin, MultiPhaseModel):
     """Generator / discriminator pair with a selectable objective.
 
     Phases (each with its own optimizer, see `MultiPhaseModel`): `"discriminator"`,

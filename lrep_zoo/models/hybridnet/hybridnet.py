@@ -7,6 +7,7 @@ from typing import Mapping
 import keras
 from keras import ops
 
+from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
@@ -71,7 +72,7 @@ def _deserialize(value):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class HybridNet(keras.Model):
+class HybridNet(PresetMixin, keras.Model):
     """Two-branch semi-supervised model: classification and reconstruction cooperate.
 
     Discriminative branch: `E_c -> h_c -> classifier -> y_hat` and

@@ -1,0 +1,34 @@
+"""Registered DualDis presets (files and cards: `applications/<name>/`).
+
+Example:
+
+```python
+from lrep_zoo.models import DualDis
+model = DualDis.from_preset("dualdis_yaleb")
+baseline = DualDis.from_preset("dualdis_yaleb_multitask")
+```
+"""
+
+from lrep_zoo.applications.registry import Preset, register_preset
+
+register_preset(
+    Preset(
+        name="dualdis_yaleb",
+        model="DualDis",
+        weights="yaleb",
+        sha256="c59b828b423e300d9a954d1b5dd5f690d2756f17ad9330ddd53f66bb65056aa4",
+        description="DualDis identity / lighting disentangling, Extended Yale-B (192x168x1 in)",
+        recipe="dualdis_yaleb",
+    )
+)
+
+register_preset(
+    Preset(
+        name="dualdis_yaleb_multitask",
+        model="DualDis",
+        weights="yaleb_multitask",
+        sha256="e1ab7e5de7d038882e61804a7e91301428d4dc7155789103a71f794d1c704c61",
+        description="Multi-task baseline of dualdis_yaleb (no adversarial terms), Extended Yale-B",
+        recipe="dualdis_yaleb",
+    )
+)
