@@ -104,8 +104,8 @@ def test_fit_moves_both_players_with_n_critic(tmp_path):
     history = gan.fit(_images(64), batch_size=16, epochs=1, verbose=0, callbacks=[callback])
     assert [p.name for p in callback.written] == ["samples_step0000002.png",
                                                   "samples_step0000004.png"]
-    assert int(gan._phase_optimizers["discriminator"].iterations) == 8
-    assert int(gan._phase_optimizers["generator"].iterations) == 4
+    assert int(gan.phase_optimizers["discriminator"].iterations) == 8
+    assert int(gan.phase_optimizers["generator"].iterations) == 4
     assert _changed(g0, gan.generator) and _changed(d0, gan.discriminator)
     for key in ("discriminator_loss", "generator_loss", "gradient_penalty"):
         assert np.all(np.isfinite(history.history[key])), key

@@ -84,8 +84,8 @@ def test_both_players_train_with_their_own_optimizer():
     g0, c0 = _weights(model.generator), _weights(model.critic)
     history = model.fit(_points(), batch_size=64, epochs=2, verbose=0)
     steps = 2 * 256 // 64
-    assert int(model._phase_optimizers["critic"].iterations) == 3 * steps
-    assert int(model._phase_optimizers["generator"].iterations) == steps
+    assert int(model.phase_optimizers["critic"].iterations) == 3 * steps
+    assert int(model.phase_optimizers["generator"].iterations) == steps
     assert int(model.optimizer.iterations) == steps
     assert any(not np.allclose(a, b) for a, b in zip(g0, _weights(model.generator)))
     assert any(not np.allclose(a, b) for a, b in zip(c0, _weights(model.critic)))

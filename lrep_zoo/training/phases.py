@@ -42,6 +42,8 @@ class MultiPhaseModel(keras.Model):
     `fit` carries their state (the JAX trainer only threads `model.optimizer`).
     `train_step` runs the phases in order with the backend's autodiff
     (`lrep_zoo.training.backend_ops`); model code never imports a backend.
+    After `compile`, `phase_optimizers` maps each phase name to its optimizer and
+    `phase_trackers` each logged name to its `keras.metrics.Mean`.
 
     Example:
 
@@ -91,7 +93,7 @@ class MultiPhaseModel(keras.Model):
                     )
                 owner[v.path] = phase.name
                 optimizer_map[v.path] = optimizers[phase.name]
-        self._phase_optimizers = optimizers
+        self.phase_optimizers = optimizers
         super().compile(
             optimizer=keras.optimizers.MultiOptimizer(
                 keras.optimizers.OptimizerMap(optimizers[names[0]], optimizer_map)
@@ -100,13 +102,13 @@ class MultiPhaseModel(keras.Model):
         )
         # Built here (not lazily in fit) so every backend sees the slots up front.
         self.optimizer.build(self.trainable_variables)
-        self._phase_trackers = {}
+        self.phase_trackers = {}
         for phase in phases:
             for key in (f"{phase.name}_loss", *phase.logs):
-                if key not in self._phase_trackers:
-                    self._phase_trackers[key] = keras.metrics.Mean(name=key)
+                if key not in self.phase_trackers:
+                    self.phase_trackers[key] = keras.metrics.Mean(name=key)
         # Tracked as a list so `metrics` (and JAX's metrics state) include them.
-        self._phase_tracker_list = list(self._phase_trackers.values())
+        self.phase_tracker_list = list(self.phase_trackers.values())
         self.built = True
 
     def get_compile_config(self):
@@ -115,7 +117,7 @@ class MultiPhaseModel(keras.Model):
 
     @property
     def metrics(self):
-        return list(getattr(self, "_phase_tracker_list", []))
+        return list(getattr(self, "phase_tracker_list", []))
 
     def train_step(self, *args):
         return backend_ops.run_step(self, args, training=True)
@@ -126,7 +128,7 @@ class MultiPhaseModel(keras.Model):
     def run_phases(self, data, training: bool = True) -> dict:
         """The step body, shared by every backend. Returns the logs."""
         for phase in self.phases():
-            optimizer = self._phase_optimizers[phase.name]
+            optimizer = self.phase_optimizers[phase.name]
             for _ in range(phase.steps if training else 1):
                 if training:
                     (loss, logs), grads = backend_ops.value_and_grad(
@@ -141,12 +143,12 @@ class MultiPhaseModel(keras.Model):
                     f"Phase {phase.name!r} returned undeclared logs {sorted(unknown)}; "
                     f"declare them in Phase(logs=...)."
                 )
-            self._phase_trackers[f"{phase.name}_loss"].update_state(loss)
+            self.phase_trackers[f"{phase.name}_loss"].update_state(loss)
             for key, value in logs.items():
-                self._phase_trackers[key].update_state(value)
+                self.phase_trackers[key].update_state(value)
         if training:
             self.optimizer.iterations.assign_add(1)
-        return {key: t.result() for key, t in self._phase_trackers.items()}
+        return {key: t.result() for key, t in self.phase_trackers.items()}
 
 
 def _phase_optimizers(optimizer, names):
