@@ -12,14 +12,38 @@ codes) and writes `model.weights.h5`, `config.json`, `metrics.json` and a PNG gr
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import time
+from typing import Literal
 
 import numpy as np
 
+from lrep_zoo.recipe_config import option, parse, record
+
 NAME = "dae_mnist"
 DESCRIPTION = "Denoising auto-encoder on MNIST (the dae_mnist preset)"
+
+
+@dataclasses.dataclass
+class Config:
+    """The options of `lrep-zoo train dae_mnist` (one flag per field)."""
+
+    output_dir: str = f"lrep_zoo_outputs/{NAME}"
+    data_dir: str | None = option(None, help="npz folder (like shared/data) or TFDS data_dir; "
+                                             "default: $LREP_ZOO_DATA_DIR, then TFDS")
+    epochs: int = 20
+    batch_size: int = 128
+    latent_dim: int = 32
+    noise: Literal["gaussian", "masking", "none"] = "gaussian"
+    noise_level: float = 0.3
+    learning_rate: float = option(1e-3, help="Adam")
+    seed: int = 0
+    train_images: int | None = option(None, help="use only the first N training images "
+                                                 "(smoke runs)")
+    test_images: int | None = option(None, help="score only the first N test images "
+                                                "(smoke runs)")
+    verbose: int = 1
 
 
 def linear_probe_accuracy(train_codes, y_train, test_codes, y_test, epochs=30, seed=0) -> float:
@@ -64,45 +88,41 @@ def evaluate(model, data_dir=None, seed: int = 0, limit: int | None = None) -> d
     return scores
 
 
-def run(
-    output_dir="lrep_zoo_outputs/dae_mnist",
-    data_dir=None,
-    epochs=20,
-    batch_size=128,
-    latent_dim=32,
-    noise="gaussian",
-    noise_level=0.3,
-    learning_rate=1e-3,
-    seed=0,
-    train_images=None,
-    test_images=None,
-    verbose=1,
-) -> dict:
+def run(config: Config | None = None) -> dict:
+    """Trains, keeps the best validation weights, scores the test set, writes the preset files.
+
+    Example:
+
+    ```python
+    run(Config(data_dir="../shared/data", epochs=1, output_dir="runs/dae"))
+    ```
+    """
     import keras
 
     from lrep_zoo import data, reporting, viz
     from lrep_zoo.models import DenoisingAutoEncoder
 
-    out = reporting.output_dir(output_dir)
-    keras.utils.set_random_seed(seed)
-    x = data.load_arrays("mnist", "train", data_dir=data_dir)[0][:train_images]
-    x_test = data.load_arrays("mnist", "test", data_dir=data_dir)[0].astype("float32") / 255.0
+    c = config or Config()
+    out = reporting.output_dir(c.output_dir)
+    keras.utils.set_random_seed(c.seed)
+    x = data.load_arrays("mnist", "train", data_dir=c.data_dir)[0][:c.train_images]
+    x_test = data.load_arrays("mnist", "test", data_dir=c.data_dir)[0].astype("float32") / 255.0
     x = x.astype("float32") / 255.0
     x_train, x_val = x[:-2000], x[-2000:]
 
     def build():
         return DenoisingAutoEncoder(
-            input_shape=x.shape[1:], latent_dim=latent_dim, noise=noise,
-            noise_level=noise_level, seed=seed,
+            input_shape=x.shape[1:], latent_dim=c.latent_dim, noise=c.noise,
+            noise_level=c.noise_level, seed=c.seed,
         )
 
     model = build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(c.learning_rate))
     best = out / "best.weights.h5"
     start = time.perf_counter()
     history = model.fit(
-        x_train, validation_data=(x_val,), epochs=epochs, batch_size=batch_size,
-        verbose=verbose,
+        x_train, validation_data=(x_val,), epochs=c.epochs, batch_size=c.batch_size,
+        verbose=c.verbose,
         callbacks=[keras.callbacks.ModelCheckpoint(
             best, monitor="val_loss", save_best_only=True, save_weights_only=True)],
     )
@@ -116,8 +136,8 @@ def run(
         json.dumps({"model": "DenoisingAutoEncoder", "config": final.get_config()}, indent=2)
     )
 
-    scores = evaluate(final, data_dir=data_dir, seed=seed, limit=test_images)
-    keras.utils.set_random_seed(seed)
+    scores = evaluate(final, data_dir=c.data_dir, seed=c.seed, limit=c.test_images)
+    keras.utils.set_random_seed(c.seed)
     sample = x_test[:12]
     noisy = keras.ops.convert_to_numpy(final.corrupt(sample))
     grid = viz.save_rows(
@@ -126,13 +146,13 @@ def run(
     )
     metrics = {
         "recipe": NAME,
+        **record(c),
         "test": scores,
         "best_val_loss": float(min(history.history["val_loss"])),
-        "epochs": epochs,
+        # Measured sizes (the `*_images` options are limits).
         "train_images": int(len(x_train)),
         "test_images": int(len(x_test)),
         "train_seconds": round(train_seconds, 1),
-        "seed": seed,
         "machine": reporting.machine(),
     }
     reporting.write_json(out / "metrics.json", metrics)
@@ -140,31 +160,12 @@ def run(
     return metrics
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
-    parser.add_argument("--output-dir", default="lrep_zoo_outputs/dae_mnist")
-    parser.add_argument("--data-dir", default=None,
-                        help="npz folder (like shared/data) or TFDS data_dir; "
-                             "default: $LREP_ZOO_DATA_DIR, then TFDS")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--latent-dim", type=int, default=32)
-    parser.add_argument("--noise", default="gaussian", choices=["gaussian", "masking", "none"])
-    parser.add_argument("--noise-level", type=float, default=0.3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-images", type=int, default=None,
-                        help="use only the first N training images (smoke runs)")
-    parser.add_argument("--test-images", type=int, default=None,
-                        help="score only the first N test images (smoke runs)")
-    args = parser.parse_args(argv)
-    metrics = run(
-        output_dir=args.output_dir, data_dir=args.data_dir, epochs=args.epochs,
-        batch_size=args.batch_size, latent_dim=args.latent_dim, noise=args.noise,
-        noise_level=args.noise_level, seed=args.seed, train_images=args.train_images,
-        test_images=args.test_images,
-    )
+def main(argv: list[str] | None = None) -> dict:
+    """`lrep-zoo train dae_mnist [flags]`."""
+    config = parse(Config, argv, prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
+    metrics = run(config)
     print(json.dumps(metrics["test"], indent=2))
-    print(f"Wrote weights, metrics.json and {metrics['grid']} to {args.output_dir}")
+    print(f"Wrote weights, metrics.json and {metrics['grid']} to {config.output_dir}")
     return metrics
 
 

@@ -18,7 +18,7 @@ model) and grids; `results.json` and `table.md` at the top.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
 import time
@@ -26,11 +26,34 @@ from pathlib import Path
 
 import numpy as np
 
+from lrep_zoo.recipe_config import jit_compile as auto_or_off
+from lrep_zoo.recipe_config import option, parse, record
+
 NAME = "generative_mnist"
 DESCRIPTION = "VAE, beta-VAE, NS-GAN, WGAN-GP, R1 and Tempered GAN on MNIST: FID/KID table"
 MODELS = ("ns_gan", "tempered_gan", "wgan_gp", "r1_gan", "vae", "beta_vae",
           "tempered_gan_w0.01")
 GAN_FILTERS = {"generator_filters": (32, 16), "discriminator_filters": (16, 32)}
+
+
+@dataclasses.dataclass
+class Config:
+    """The options of `lrep-zoo train generative_mnist` (one flag per field)."""
+
+    output_dir: str = f"lrep_zoo_outputs/{NAME}"
+    data_dir: str | None = option(None, help="npz folder (like shared/data) or TFDS data_dir; "
+                                             "default: $LREP_ZOO_DATA_DIR, then TFDS")
+    models: list[str] = option(list(MODELS), choices=MODELS)
+    seeds: list[int] = option([0, 1, 2])
+    steps: int = 1000
+    batch_size: int = 64
+    features: str | None = option(None, help="mnist_features.keras (trained by "
+                                             "recipes/mnist_features.py); default: "
+                                             "<output-dir>/mnist_features/, trained if missing")
+    eval_samples: int = 5000
+    jit: bool = option(True, help="jit_compile=False (default: 'auto'; on a busy CPU XLA "
+                                  "compilation dominates short runs)")
+    verbose: int = 0
 
 
 def build(name: str, seed: int, steps: int):
@@ -65,14 +88,15 @@ def build(name: str, seed: int, steps: int):
 
 
 def feature_classifier(path, data_dir):
+    """The feature extractor of `path`, trained there first (3 epochs) when missing."""
     path = Path(path)
     if not path.exists():
-        try:  # installed: recipes/ is the package lrep_zoo.recipes
-            from lrep_zoo.recipes import mnist_features
-        except ImportError:  # run as a script from recipes/
-            import mnist_features
+        from lrep_zoo import reporting
+        from lrep_zoo.experiments import train_mnist_features
 
-        mnist_features.run(path.parent, data_dir=data_dir, verbose=2)
+        scores = train_mnist_features(path.parent, data_dir=data_dir, verbose=2)
+        reporting.write_json(path.parent / "metrics.json", {
+            "recipe": "mnist_features", **scores, "machine": reporting.machine()})
     from lrep_zoo.metrics.sample_quality import load_feature_extractor
 
     return load_feature_extractor(path)
@@ -113,7 +137,8 @@ def evaluate(model, data_dir=None, features=None, seed: int = 0, n: int = 5000,
 
 
 def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_features, out,
-              verbose=0, jit_compile=True) -> dict:
+              verbose=0, jit_compile="auto") -> dict:
+    """Trains one row of the table; writes its preset files, grids and `metrics.json`."""
     import keras
 
     from lrep_zoo.callbacks import SampleGrid
@@ -124,8 +149,9 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
     keras.utils.set_random_seed(seed)
     model, optimizer = build(name, seed, steps)
     is_gan = isinstance(optimizer, dict)
+    # Gradient penalties need double backward, which torch.compile lacks.
     torch_penalty = keras.backend.backend() == "torch" and is_gan
-    model.compile(optimizer=optimizer, jit_compile=jit_compile and not torch_penalty)
+    model.compile(optimizer=optimizer, jit_compile=False if torch_penalty else jit_compile)
     rng = np.random.default_rng(seed)
     epochs = math.ceil(steps * batch_size / len(x_train))
     order = np.concatenate([rng.permutation(len(x_train)) for _ in range(epochs)])
@@ -157,7 +183,7 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
         vae_grids.save_reconstructions(final, x_test[:12], run_dir / "reconstructions.png")
         code = keras.ops.convert_to_numpy(final.encode(x_test[:1]))[0]
         vae_grids.save_traversals(final, code, run_dir / "traversals.png")
-        final.compile(optimizer="adam", jit_compile=False)
+        final.compile(optimizer="adam", jit_compile=jit_compile)
         elbo = final.evaluate(x_test[:2000], batch_size=500, verbose=0, return_dict=True)
         metrics["test_elbo"] = float(elbo["elbo"])
     if name.startswith("tempered_gan"):
@@ -204,20 +230,29 @@ def markdown(table, reference_fid, steps, batch_size, n_eval=5000) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(output_dir="lrep_zoo_outputs/generative_mnist", data_dir=None, models=MODELS,
-        seeds=(0, 1, 2), steps=1000, batch_size=64, features=None, eval_samples=5000,
-        jit_compile=True, verbose=0) -> dict:
+def run(config: Config | None = None) -> dict:
+    """Trains every `models` x `seeds` run not yet in `results.json`; writes the table.
+
+    Example:
+
+    ```python
+    run(Config(data_dir="../shared/data", models=["vae"], seeds=[0], steps=100))
+    ```
+    """
     from lrep_zoo import data, reporting
 
-    out = reporting.output_dir(output_dir)
-    x_train = data.load_arrays("mnist", "train", data_dir=data_dir)[0]
-    x_test = data.load_arrays("mnist", "test", data_dir=data_dir)[0]
+    c = config or Config()
+    steps, batch_size, eval_samples = c.steps, c.batch_size, c.eval_samples
+    jit_compile = auto_or_off(c.jit)
+    out = reporting.output_dir(c.output_dir)
+    x_train = data.load_arrays("mnist", "train", data_dir=c.data_dir)[0]
+    x_test = data.load_arrays("mnist", "test", data_dir=c.data_dir)[0]
     x_train = (x_train.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
     x_test = (x_test.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
     from lrep_zoo.metrics import sample_quality as sq
 
-    extractor = feature_classifier(features or out / "mnist_features" / "mnist_features.keras",
-                                   data_dir)
+    extractor = feature_classifier(c.features or out / "mnist_features" / "mnist_features.keras",
+                                   c.data_dir)
     real_features = sq.extract_features(extractor, x_test[:eval_samples])
     reference_fid = sq.frechet_distance(real_features, sq.extract_features(
         extractor, x_train[:eval_samples]))
@@ -225,20 +260,19 @@ def run(output_dir="lrep_zoo_outputs/generative_mnist", data_dir=None, models=MO
     results = json.loads(results_path.read_text())["runs"] if results_path.exists() else []
     done = {(r["model"], r["seed"]) for r in results if r["steps"] == steps}
     n_eval = len(real_features)
-    for seed in seeds:
-        for name in models:
+    for seed in c.seeds:
+        for name in c.models:
             if (name, seed) in done:
                 continue
             metrics = train_one(name, seed, steps, batch_size, x_train, x_test, extractor,
-                                real_features, out, verbose=verbose, jit_compile=jit_compile)
+                                real_features, out, verbose=c.verbose, jit_compile=jit_compile)
             print(json.dumps({k: metrics[k] for k in ("model", "seed", "fid", "kid",
                                                        "classes_covered", "train_seconds")}),
                   flush=True)
             results.append(metrics)
             table = summarize(results)
             reporting.write_json(results_path, {
-                "recipe": NAME, "steps": steps, "batch_size": batch_size,
-                "eval_samples": n_eval, "jit_compile": jit_compile,
+                "recipe": NAME, **record(c), "eval_samples": n_eval, "jit_compile": jit_compile,
                 "reference_fid_test_vs_train": reference_fid, "table": table, "runs": results,
                 "machine": reporting.machine()})
             (out / "table.md").write_text(markdown(table, reference_fid, steps, batch_size,
@@ -246,23 +280,9 @@ def run(output_dir="lrep_zoo_outputs/generative_mnist", data_dir=None, models=MO
     return {"table": summarize(results), "reference_fid": reference_fid}
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
-    parser.add_argument("--output-dir", default="lrep_zoo_outputs/generative_mnist")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--features", default=None,
-                        help="mnist_features.keras (trained by recipes/mnist_features.py); "
-                             "default: <output-dir>/mnist_features/, trained if missing")
-    parser.add_argument("--eval-samples", type=int, default=5000)
-    parser.add_argument("--no-jit", action="store_true",
-                        help="jit_compile=False (on a busy CPU XLA compilation dominates short runs)")
-    args = parser.parse_args(argv)
-    result = run(args.output_dir, args.data_dir, args.models, args.seeds, args.steps,
-                 args.batch_size, args.features, args.eval_samples, not args.no_jit)
+def main(argv: list[str] | None = None) -> dict:
+    """`lrep-zoo train generative_mnist [flags]`."""
+    result = run(parse(Config, argv, prog=f"lrep-zoo train {NAME}", description=DESCRIPTION))
     print(json.dumps(result, indent=2))
     return result
 
