@@ -179,7 +179,7 @@ def test_mean_teacher_targets_use_batch_statistics():
     np.testing.assert_allclose(_np(bn_t.moving_mean), _np(bn_s.moving_mean), atol=1e-6)
     assert np.abs(_np(bn_t.moving_mean)).max() > 0  # the teacher updates its own statistics
     assert all(not v.trainable for v in model.teacher_encoder.weights)
-    ema = {id(t) for t, _ in model._ema_pairs}
+    ema = {id(t) for t, _ in model.ema_pairs}
     assert id(bn_t.gamma) in ema and id(bn_t.moving_mean) not in ema
 
 

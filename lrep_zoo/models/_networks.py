@@ -10,7 +10,7 @@ NETWORKS = ("encoder", "decoder")
 
 def serialize_networks(model, config: dict, names=NETWORKS) -> dict:
     """Adds the serialised sub-networks to `config` when the user supplied them."""
-    if model._custom_networks:
+    if model.custom_networks:
         for name in names:
             config[name] = keras.saving.serialize_keras_object(getattr(model, name))
     return config

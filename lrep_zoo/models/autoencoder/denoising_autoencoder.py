@@ -74,7 +74,7 @@ class DenoisingAutoEncoder(PresetMixin, keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.architecture = architecture
         self.seed = seed
-        self._custom_networks = encoder is not None or decoder is not None
+        self.custom_networks = encoder is not None or decoder is not None
         if architecture == "conv":
             make_encoder, make_decoder = nets.conv_encoder, nets.conv_decoder
         else:

@@ -37,12 +37,12 @@ class AreaResize(layers.Layer):
         self.width = int(width)
 
     def build(self, input_shape):
-        self._rows = area_matrix(int(input_shape[1]), self.height)
-        self._cols = area_matrix(int(input_shape[2]), self.width)
+        self.row_matrix = area_matrix(int(input_shape[1]), self.height)
+        self.col_matrix = area_matrix(int(input_shape[2]), self.width)
 
     def call(self, x):
-        rows = ops.convert_to_tensor(self._rows, dtype=x.dtype)
-        cols = ops.convert_to_tensor(self._cols, dtype=x.dtype)
+        rows = ops.convert_to_tensor(self.row_matrix, dtype=x.dtype)
+        cols = ops.convert_to_tensor(self.col_matrix, dtype=x.dtype)
         return ops.einsum("ih,nhwc,jw->nijc", rows, x, cols)
 
     def compute_output_shape(self, input_shape):

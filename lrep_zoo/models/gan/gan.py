@@ -97,7 +97,7 @@ class GAN(PresetMixin, MultiPhaseModel):
         self.generator_filters = tuple(int(f) for f in generator_filters)
         self.discriminator_filters = tuple(int(f) for f in discriminator_filters)
         self.seed = seed
-        self._custom_networks = generator is not None or discriminator is not None
+        self.custom_networks = generator is not None or discriminator is not None
         self.generator = generator or nets.generator(
             self.latent_dim, self.image_shape, self.generator_filters
         )
@@ -210,7 +210,7 @@ class GAN(PresetMixin, MultiPhaseModel):
             "discriminator_filters": self.discriminator_filters,
             "seed": self.seed,
         }
-        if self._custom_networks:
+        if self.custom_networks:
             config["generator"] = keras.saving.serialize_keras_object(self.generator)
             config["discriminator"] = keras.saving.serialize_keras_object(self.discriminator)
         return config

@@ -204,7 +204,7 @@ class HybridNet(PresetMixin, keras.Model):
             ema_update(*zip(*_weight_pairs(teachers, students)), decay=0.0)
             # The EMA follows the student's trainable weights; the teacher's BatchNorm
             # moving statistics are its own (updated by its batch-statistics passes).
-            self._ema_pairs = _weight_pairs(teachers, students, trainable_only=True)
+            self.ema_pairs = _weight_pairs(teachers, students, trainable_only=True)
 
         self.loss_trackers = {
             term: keras.metrics.Mean(name=f"{term}_loss")
@@ -306,7 +306,7 @@ class HybridNet(PresetMixin, keras.Model):
                 teacher_logits = self.teacher_classifier(h_t, training=True)
                 step = ops.convert_to_tensor(self.train_steps)
                 decay = ops.minimum(1.0 - 1.0 / (step + 1.0), self.ema_decay)
-                ema_update(*zip(*self._ema_pairs), decay=decay)
+                ema_update(*zip(*self.ema_pairs), decay=decay)
             else:  # Pi-model: a second stochastic pass of the student
                 h_t = _as_list(self.encoder_c(view, training=True))[0]
                 teacher_logits = self.classifier(h_t, training=True)

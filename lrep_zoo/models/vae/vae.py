@@ -93,7 +93,7 @@ class VAE(PresetMixin, keras.Model):
         self.capacity_steps = int(capacity_steps)
         self.gamma = float(gamma)
         self.seed = seed
-        self._custom_networks = encoder is not None or decoder is not None
+        self.custom_networks = encoder is not None or decoder is not None
         self.encoder = encoder or nets.vae_encoder(self.image_shape, self.latent_dim)
         self.decoder = decoder or nets.vae_decoder(self.latent_dim, self.image_shape)
         self.sampling = Sampling(seed=seed, name="sampling")
