@@ -256,16 +256,16 @@ def to_argv(config, *, changed_only: bool = True) -> list[str]:
         if not field.init:
             continue
         value, default = getattr(config, field.name), _default(field)
-        if changed_only and _plain(value) == _plain(default):
-            continue
+        unchanged = _plain(value) == _plain(default)
+        if unchanged and (changed_only or value is None or value == []):
+            continue  # (None and [] have no flag: they can only be the default)
         kind, is_list, _ = _analyse(hints[field.name])
         flag = _flag(field, kind, default)
         if kind is bool and not is_list:
             if value != default:
                 argv.append(flag)
         elif value is None:
-            if default is not None:
-                raise ValueError(f"{field.name}=None cannot be written as a flag.")
+            raise ValueError(f"{field.name}=None cannot be written as a flag.")
         elif is_list and _details(field).get("append"):
             for item in value:
                 argv += [flag, str(item)]

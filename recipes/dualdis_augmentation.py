@@ -15,16 +15,34 @@ scored on the test split. Selection: the last epoch (no test-set peeking).
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import time
 
 import numpy as np
 
+from lrep_zoo.recipe_config import option, parse, record
+
 NAME = "dualdis_augmentation"
 DESCRIPTION = "Semantic data augmentation with DualDis lighting edits on Yale-B"
 EXCLUDED_LIGHTING = (0, 4, 8, 9, 13)
+
+
+@dataclasses.dataclass
+class Config:
+    """The options of `lrep-zoo train dualdis_augmentation` (one flag per field)."""
+
+    data_dir: str | None = option(None, help="folder with the Yale-B npz (default: "
+                                             "$LREP_ZOO_DATA_DIR)")
+    weights: str | None = option(None, help="DualDis weights (default: the yaleb preset)")
+    config: str | None = option(None, help="config.json of the weights (default: next to them)")
+    sizes: list[int] = option([240, 360, 480])
+    generated: list[int] = option([0, 10, 20, 30, 60])
+    seeds: list[int] = option([0, 1, 2])
+    epochs: int = 400
+    logit_shift: float = 8.0
+    output_dir: str = f"runs/{NAME}"
 
 
 def subset_per_identity(identity, size: int, seed: int) -> np.ndarray:
@@ -91,53 +109,65 @@ def run_one(model, data, size, per_class, seed, epochs, batch_size=64, logit_shi
     y = np.concatenate([tr["identity"][idx], gen_y])
     clf = identity_classifier(model.num_classes_y, model.input_size, seed)
     clf.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"], jit_compile=keras.backend.backend() == "jax")
+                metrics=["accuracy"], jit_compile="auto")
     clf.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     x_test = predict_in_batches(model.preprocess, te["image"])
     return 100.0 * float(clf.evaluate(x_test, te["identity"], verbose=0, batch_size=256)[1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=DESCRIPTION)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--weights", default=None, help="DualDis weights (default: the yaleb preset)")
-    parser.add_argument("--config", default=None, help="config.json of the weights (default: next to them)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[240, 360, 480])
-    parser.add_argument("--generated", type=int, nargs="+", default=[0, 10, 20, 30, 60])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=400)
-    parser.add_argument("--logit-shift", type=float, default=8.0)
-    parser.add_argument("--output-dir", default="runs/dualdis_augmentation")
-    args = parser.parse_args(argv)
-
-    from lrep_zoo.data import yaleb
+def load_model(config: Config):
+    """The DualDis whose edits augment the data: `--weights` (+ `--config`) or the preset."""
     from lrep_zoo.models.dualdis import DualDis
 
     here = os.path.dirname(os.path.abspath(__file__))
-    weights = args.weights or os.path.join(here, "..", "applications", "dualdis_yaleb", "model.weights.h5")
-    config_path = args.config or os.path.join(os.path.dirname(weights), "config.json")
+    weights = config.weights or os.path.join(here, "..", "applications", "dualdis_yaleb",
+                                             "model.weights.h5")
+    config_path = config.config or os.path.join(os.path.dirname(weights), "config.json")
     with open(config_path) as f:
         model = DualDis.from_config(json.load(f)["config"])
     model.load_weights(weights)
-    data = yaleb.load_yaleb_npz(args.data_dir)
-    os.makedirs(args.output_dir, exist_ok=True)
+    return model
+
+
+def run(config: Config | None = None) -> dict:
+    """Trains the identity classifiers of every size x generated x seed; returns the accuracies.
+
+    Writes `metrics.json` (the options, `results`, time) to `output_dir` after each cell.
+
+    Example:
+
+    ```python
+    run(Config(data_dir="../shared/data", sizes=[240], generated=[0, 30], seeds=[0], epochs=40))
+    ```
+    """
+    from lrep_zoo.data import yaleb
+
+    c = config or Config()
+    model = load_model(c)
+    data = yaleb.load_yaleb_npz(c.data_dir)
+    os.makedirs(c.output_dir, exist_ok=True)
     results, start = {}, time.time()
-    for size in args.sizes:
-        for per_class in args.generated:
-            accs = [run_one(model, data, size, per_class, s, args.epochs, logit_shift=args.logit_shift)
-                    for s in args.seeds]
+    for size in c.sizes:
+        for per_class in c.generated:
+            accs = [run_one(model, data, size, per_class, s, c.epochs, logit_shift=c.logit_shift)
+                    for s in c.seeds]
             results[f"{size}/{per_class}"] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
                                               "seeds": accs}
             print(f"|D_train| {size} +{per_class}/class: {np.mean(accs):.1f} +- {np.std(accs):.1f} "
                   f"({len(accs)} seeds)", flush=True)
-            with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:
-                json.dump({"results": results, "epochs": args.epochs, "seeds": args.seeds,
-                           "time_s": time.time() - start}, f, indent=1)
-    header = "| |D_train| | " + " | ".join(f"+{g}" if g else "baseline" for g in args.generated) + " |"
+            with open(os.path.join(c.output_dir, "metrics.json"), "w") as f:
+                json.dump({**record(c), "results": results, "time_s": time.time() - start}, f,
+                          indent=1)
+    header = "| |D_train| | " + " | ".join(f"+{g}" if g else "baseline" for g in c.generated) + " |"
     print(header)
-    for size in args.sizes:
-        print(f"| {size} | " + " | ".join(f"{results[f'{size}/{g}']['mean']:.1f}" for g in args.generated) + " |")
+    for size in c.sizes:
+        print(f"| {size} | " + " | ".join(f"{results[f'{size}/{g}']['mean']:.1f}" for g in c.generated) + " |")
     return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """`lrep-zoo train dualdis_augmentation [flags]`."""
+    return run(parse(Config, argv, prog=f"lrep-zoo train {NAME}", description=DESCRIPTION))
 
 
 if __name__ == "__main__":

@@ -27,58 +27,80 @@ protocols, training time, history) and image grids.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import platform
 import time
+from typing import Literal
 
+from lrep_zoo.models.dualdis.experiment import load_data
+from lrep_zoo.recipe_config import build_parser, from_args, option, record
 
 NAME = "dualdis_yaleb"
 DESCRIPTION = "DualDis on Extended Yale-B: identity / lighting disentangling (the dualdis_yaleb preset)"
 
 
-def load_data(data_dir=None, resolution: str = "192x168") -> dict:
-    """Yale-B splits as numpy dicts (npz fast path, else the TFDS builder)."""
-    from lrep_zoo.data import yaleb
+@dataclasses.dataclass
+class Config:
+    """The options of `lrep-zoo train dualdis_yaleb` (one flag per field)."""
 
-    try:
-        return yaleb.load_yaleb_npz(data_dir, resolution)
-    except FileNotFoundError:
-        if resolution != "192x168":
-            raise
-        return _load_tfds(data_dir)
+    data_dir: str | None = option(None, help="folder with the Yale-B npz (default: "
+                                             "$LREP_ZOO_DATA_DIR), else a TFDS data_dir")
+    variant: Literal["dualdis", "multitask", "adv_y"] | None = option(
+        None, help="default: dualdis (with --init: the preset's own)")
+    epochs: int = 400
+    batch_size: int = 64
+    eval_every: int = 5
+    seed: int = 0
+    max_minutes: float | None = option(
+        None, help="stop training after this wall time (selection stays on validation)")
+    adversarial_loss_z: Literal["neg_ce", "complement", "uniform"] | None = None
+    input_normalization: Literal["standardize", "none"] | None = None
+    mirror: bool = option(False, help="not in the paper: random left-right flips (lighting "
+                                      "label mirrored)")
+    light_mix: bool = option(False, help="not in the paper: superpose two training images of "
+                                         "the same face")
+    gain: float = option(1.0, help="not in the paper: random brightness factor in [1/G, G] on "
+                                   "training images")
+    learning_rate: float = option(1e-3, help="Adam, both optimizers")
+    adversarial_weight_z: float | None = option(None, help="l_adv for h_y -> z (paper: 0.08)")
+    init: str | None = option(None, metavar="DIR", help="fine-tune: start from the preset "
+                                                        "(config + weights) in DIR")
+    output_dir: str = f"runs/{NAME}"
+    strict: bool = option(False, help="also train the strict-protocol probes")
+    verbose: int = 2
+    evaluate: str | None = option(None, metavar="DIR", recorded=False,
+                                  help="only evaluate the preset in DIR (both protocols, test "
+                                       "split) and draw grids")
+    baseline: str | None = option(None, metavar="DIR", recorded=False,
+                                  help="with --evaluate: baseline preset")
 
-
-def _load_tfds(data_dir=None) -> dict:
-    import tensorflow_datasets as tfds
-
-    from lrep_zoo.data import yaleb
-
-    builder = yaleb.builder_class()(data_dir=data_dir)
-    builder.download_and_prepare()
-    out = {}
-    for split in yaleb.SPLITS:
-        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        out[split] = {k: arrays[k] for k in ("image", "identity", "lighting", "azimuth", "elevation")}
-    return out
+    def model_overrides(self) -> dict:
+        """The DualDis config entries set by the options (those left unset are omitted)."""
+        overrides = {"adversarial_loss_z": self.adversarial_loss_z,
+                     "input_normalization": self.input_normalization,
+                     "adversarial_weight_z": self.adversarial_weight_z}
+        return {k: v for k, v in overrides.items() if v is not None}
 
 
 def build_model(variant: str = "dualdis", image_shape=(192, 168, 1), **kwargs):
+    """A fresh `DualDis.variant(variant, ...)`."""
     from lrep_zoo.models.dualdis import DualDis
 
     return DualDis.variant(variant, image_shape=image_shape, **kwargs)
 
 
 def compile_model(model, learning_rate: float = 1e-3):
+    """Adam (0.9, 0.999) for both optimizers, `jit_compile="auto"`."""
     import keras
 
     def adam():
         return keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999)
 
-    # TF: XLA on CPU is slower than the oneDNN graph for these convolutions.
-    jit = keras.backend.backend() == "jax"
-    model.compile(optimizer={"disc": adam(), "main": adam()}, jit_compile=jit)
+    # "auto" keeps XLA off on a CPU-only TensorFlow, where it was slower than the oneDNN
+    # graph for these convolutions (the reason this recipe used jit on JAX only).
+    model.compile(optimizer={"disc": adam(), "main": adam()}, jit_compile="auto")
     return model
 
 
@@ -100,45 +122,41 @@ def save_preset(model, output_dir: str) -> None:
         json.dump({"model": "DualDis", "config": fresh.get_config()}, f, indent=2)
 
 
-def train(
-    data: dict,
-    variant: str = "dualdis",
-    epochs: int = 400,
-    batch_size: int = 64,
-    eval_every: int = 5,
-    seed: int = 0,
-    output_dir: str | None = None,
-    verbose: int = 2,
-    max_minutes: float | None = None,
-    mirror: bool = False,
-    gain: float = 1.0,
-    light_mix: bool = False,
-    learning_rate: float = 1e-3,
-    init: str | None = None,
-    **model_kwargs,
-):
+def train(data: dict, config: Config, output_dir: str | None = None):
     """Trains one model; keeps the weights with the best validation aggregate.
 
     `mirror`, `gain`, `light_mix` (not in the paper) train on relit images
     (`lrep_zoo.data.yaleb.RelightingBatches`); validation and test images are untouched.
     `init` (a preset folder) starts from that preset's config and weights
-    (fine-tuning; `model_kwargs` override its config).
+    (fine-tuning; `Config.model_overrides()` override its config). `output_dir`
+    receives the best preset so far and `history.json` during training (`None`:
+    nothing is written).
 
-    Returns `(model, info)` where `info` has the validation history, the selected
-    epoch and the training time.
+    Returns `(model, info)` where `info` has the options, the validation history,
+    the selected epoch and the training time.
+
+    Example:
+
+    ```python
+    model, info = train(load_data("../shared/data"), Config(epochs=10, mirror=True))
+    ```
     """
     import keras
 
     from lrep_zoo.models.dualdis import metrics as disentangling
 
-    keras.utils.set_random_seed(seed)
+    c = config
+    variant, epochs, eval_every, max_minutes = (c.variant or "dualdis", c.epochs, c.eval_every,
+                                                c.max_minutes)
+    model_kwargs = c.model_overrides()
+    keras.utils.set_random_seed(c.seed)
     train_split, val = data["train"], data["validation"]
     image_shape = train_split["image"].shape[1:]
-    if init:
-        model = load_preset(init, **model_kwargs)
+    if c.init:
+        model = load_preset(c.init, **model_kwargs)
     else:
         model = build_model(variant, image_shape=image_shape, **model_kwargs)
-    model = compile_model(model, learning_rate)
+    model = compile_model(model, c.learning_rate)
     best = {"aggregate": -1.0, "epoch": 0, "weights": None}
     history = []
 
@@ -166,35 +184,27 @@ def train(
             )
             if output_dir:
                 with open(os.path.join(output_dir, "history.json"), "w") as f:
-                    json.dump({"variant": variant, "seed": seed, "history": history,
+                    json.dump({"variant": variant, "seed": c.seed, "history": history,
                                "best_epoch": best["epoch"]}, f, indent=1)
 
-    if mirror or light_mix or gain != 1.0:
+    if c.mirror or c.light_mix or c.gain != 1.0:
         from lrep_zoo.data.yaleb import RelightingBatches
 
         inputs = {"x": RelightingBatches(
-            train_split["image"], train_split["identity"], train_split["lighting"], batch_size,
-            mirror=mirror, gain=gain, light_mix=light_mix, seed=seed)}
+            train_split["image"], train_split["identity"], train_split["lighting"], c.batch_size,
+            mirror=c.mirror, gain=c.gain, light_mix=c.light_mix, seed=c.seed)}
     else:
         inputs = {"x": train_split["image"], "y": (train_split["identity"], train_split["lighting"]),
-                  "batch_size": batch_size, "shuffle": True}
+                  "batch_size": c.batch_size, "shuffle": True}
     start = time.time()
-    model.fit(**inputs, epochs=epochs, verbose=verbose, callbacks=[SelectOnValidation()])
+    model.fit(**inputs, epochs=epochs, verbose=c.verbose, callbacks=[SelectOnValidation()])
     train_time = time.time() - start
     if best["weights"] is not None:
         model.set_weights(best["weights"])
     info = {
+        **record(c),
         "variant": variant,
-        "seed": seed,
-        "epochs": epochs,
         "epochs_run": history[-1]["epoch"] if history else 0,
-        "max_minutes": max_minutes,
-        "batch_size": batch_size,
-        "mirror": mirror,
-        "gain": gain,
-        "light_mix": light_mix,
-        "learning_rate": learning_rate,
-        "init": init,
         "model_overrides": model_kwargs,
         "selected_epoch": best["epoch"],
         "validation_aggregate": best["aggregate"],
@@ -266,75 +276,37 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     return result["rows"]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=DESCRIPTION)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--variant", default=None, choices=["dualdis", "multitask", "adv_y"],
-                        help="default: dualdis (with --init: the preset's own)")
-    parser.add_argument("--epochs", type=int, default=400)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--eval-every", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="stop training after this wall time (selection stays on validation)")
-    parser.add_argument("--adversarial-loss-z", default=None, choices=["neg_ce", "complement", "uniform"])
-    parser.add_argument("--input-normalization", default=None, choices=["standardize", "none"])
-    parser.add_argument("--mirror", action="store_true",
-                        help="not in the paper: random left-right flips (lighting label mirrored)")
-    parser.add_argument("--light-mix", action="store_true",
-                        help="not in the paper: superpose two training images of the same face")
-    parser.add_argument("--gain", type=float, default=1.0,
-                        help="not in the paper: random brightness factor in [1/G, G] on training images")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam, both optimizers")
-    parser.add_argument("--adversarial-weight-z", type=float, default=None,
-                        help="l_adv for h_y -> z (paper: 0.08)")
-    parser.add_argument("--init", default=None, metavar="DIR",
-                        help="fine-tune: start from the preset (config + weights) in DIR")
-    parser.add_argument("--output-dir", default="runs/dualdis_yaleb")
-    parser.add_argument("--strict", action="store_true", help="also train the strict-protocol probes")
-    parser.add_argument("--evaluate", default=None, metavar="DIR",
-                        help="only evaluate the preset in DIR (both protocols, test split) and draw grids")
-    parser.add_argument("--baseline", default=None, metavar="DIR", help="with --evaluate: baseline preset")
-    args = parser.parse_args(argv)
-    if args.evaluate:
-        return evaluate_presets(args.evaluate, args.data_dir, args.baseline, args.seed)
+def main(argv: list[str] | None = None):
+    """`lrep-zoo train dualdis_yaleb [flags]` (or `--evaluate DIR`)."""
+    parser = build_parser(Config, prog=f"lrep-zoo train {NAME}", description=DESCRIPTION)
+    config = from_args(Config, parser.parse_args(argv))
+    if config.evaluate:
+        return evaluate_presets(config.evaluate, config.data_dir, config.baseline, config.seed)
 
-    if args.init and args.variant:
+    if config.init and config.variant:
         parser.error("--variant does not apply with --init (the preset's config is used)")
-    args.variant = args.variant or "dualdis"
-    if os.path.abspath(args.output_dir) == os.path.abspath(args.init or ""):
+    config = dataclasses.replace(config, variant=config.variant or "dualdis")
+    if os.path.abspath(config.output_dir) == os.path.abspath(config.init or ""):
         parser.error("--output-dir must differ from --init (the preset would be overwritten)")
 
     from lrep_zoo.models.dualdis import metrics as disentangling
 
-    data = load_data(args.data_dir)
-    kwargs = {}
-    if args.adversarial_loss_z:
-        kwargs["adversarial_loss_z"] = args.adversarial_loss_z
-    if args.input_normalization:
-        kwargs["input_normalization"] = args.input_normalization
-    if args.adversarial_weight_z is not None:
-        kwargs["adversarial_weight_z"] = args.adversarial_weight_z
-    model, info = train(
-        data, args.variant, args.epochs, args.batch_size, args.eval_every, args.seed,
-        output_dir=args.output_dir, max_minutes=args.max_minutes, mirror=args.mirror,
-        gain=args.gain, light_mix=args.light_mix, learning_rate=args.learning_rate,
-        init=args.init, **kwargs,
-    )
-    save_preset(model, args.output_dir)
+    data = load_data(config.data_dir)
+    model, info = train(data, config, output_dir=config.output_dir)
+    save_preset(model, config.output_dir)
     test = data["test"]
     info["test_paper"] = disentangling.paper_scores(model, test["image"], test["identity"], test["lighting"])
     info["validation_paper"] = disentangling.paper_scores(
         model, data["validation"]["image"], data["validation"]["identity"], data["validation"]["lighting"]
     )
-    if args.strict:
+    if config.strict:
         from lrep_zoo.models.dualdis import probes
 
-        info["test_strict"] = probes.strict_scores(model, data, seed=args.seed)
-    with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:
+        info["test_strict"] = probes.strict_scores(model, data, seed=config.seed)
+    with open(os.path.join(config.output_dir, "metrics.json"), "w") as f:
         json.dump(info, f, indent=1)
-    write_grids(model, data, args.output_dir, seed=args.seed)
-    print(disentangling.format_table({f"{args.variant} (test, paper protocol)": info["test_paper"]}))
+    write_grids(model, data, config.output_dir, seed=config.seed)
+    print(disentangling.format_table({f"{config.variant} (test, paper protocol)": info["test_paper"]}))
     return info
 
 

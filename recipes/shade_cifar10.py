@@ -82,6 +82,9 @@ class Config:
     grid: list[float] | None = option(None, help="candidate weights for every weighted "
                                                  "regulariser (default: per-regulariser "
                                                  "grids, see DEFAULT_GRID)")
+    grid_for: list[str] | None = option(None, choices=tuple(DEFAULT_GRID),
+                                        help="with --grid: only these regularisers' "
+                                             "candidates (default: all)")
     weight: list[str] = option([], append=True, metavar="REG=W",
                                help="fix a regulariser's weight, skipping its selection")
     train_images: int | None = option(None, help="use only the first N training images "
@@ -140,7 +143,8 @@ def run(config: Config | None = None) -> dict:
                   momentum=config.shade_momentum, jit_compile=jit_compile(config.jit),
                   steps_per_execution=config.steps_per_execution, num_classes=classes)
 
-    grid, weights = shade_experiment.resolve_weights(config.grid, config.weight, DEFAULT_GRID)
+    grid, weights = shade_experiment.resolve_weights(config.grid, config.weight, DEFAULT_GRID,
+                                                   config.grid_for)
     results = {
         "recipe": NAME, **record(config), "steps": steps,
         # Measured sizes (the `*_images` options are limits), the grids used.

@@ -92,6 +92,9 @@ class Config:
     select_seed: int = 0
     grid: list[float] | None = option(None, help="candidate weights for every weighted "
                                                  "regulariser")
+    grid_for: list[str] | None = option(None, choices=tuple(DEFAULT_GRID),
+                                        help="with --grid: only these regularisers' "
+                                             "candidates (default: all)")
     weight: list[str] = option([], append=True, metavar="REG=W",
                                help="fix a regulariser's weight, skipping its selection")
     binarize_labels: str = "1000"
@@ -156,7 +159,8 @@ def run(config: Config | None = None) -> dict:
     x_pool, y_pool = prep(x[:-val_images]), y[:-val_images]
     evals = {"val": (prep(x[-val_images:]), y[-val_images:]), "test": (prep(x_test), y_test)}
     labels = [str(n) for n in config.labels]
-    grid, fixed = shade_experiment.resolve_weights(config.grid, config.weight, DEFAULT_GRID)
+    grid, fixed = shade_experiment.resolve_weights(config.grid, config.weight, DEFAULT_GRID,
+                                                   config.grid_for)
     common = dict(steps=steps, batch_size=config.batch_size,
                   learning_rate=config.learning_rate, lr_decay=config.lr_decay,
                   steps_per_decay=config.steps_per_decay, hidden=hidden,

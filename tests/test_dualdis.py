@@ -227,9 +227,9 @@ def test_recipe_fine_tunes_from_a_preset(tmp_path):
     x, y, z = _data()
     split = {"image": x, "identity": y, "lighting": z}
     data = {"train": split, "validation": split}
-    tuned, info = recipe.train(data, epochs=1, batch_size=8, eval_every=1, verbose=0,
-                               learning_rate=0.0, init=str(tmp_path / "preset"),
-                               adversarial_weight_z=0.3)
+    tuned, info = recipe.train(data, recipe.Config(
+        epochs=1, batch_size=8, eval_every=1, verbose=0, learning_rate=0.0,
+        init=str(tmp_path / "preset"), adversarial_weight_z=0.3))
     assert tuned.get_config()["adversarial_weight_z"] == 0.3
     assert info["init"] == str(tmp_path / "preset") and info["learning_rate"] == 0.0
     for bad in (["--variant", "multitask"], ["--output-dir", str(tmp_path / "preset")]):

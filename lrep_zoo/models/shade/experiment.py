@@ -222,21 +222,25 @@ def select_weights(val_accuracy: Callable[[str, float], float], regularizers: It
 
 
 def resolve_weights(grid_flag: Sequence[float] | None, weight_flags: Sequence[str],
-                    default_grid: Mapping[str, Sequence[float]]) -> tuple[dict, dict]:
-    """The grids and the fixed weights of the recipes' `--grid` and `--weight REG=W` flags.
+                    default_grid: Mapping[str, Sequence[float]],
+                    grid_for: Sequence[str] | None = None) -> tuple[dict, dict]:
+    """The grids and the fixed weights of the recipes' `--grid`, `--grid-for` and
+    `--weight REG=W` flags.
 
-    `--grid` replaces the candidates of every regulariser of `default_grid`.
+    `--grid` replaces the candidates of the regularisers of `grid_for` (default:
+    every regulariser of `default_grid`).
 
     Example:
 
     ```python
-    resolve_weights(None, ["shade=1e-4"], {"shade": (1e-4, 1e-3)})
-    # ({'shade': (0.0001, 0.001)}, {'shade': 0.0001})
+    resolve_weights([1e-5], ["shade=1e-4"], {"shade": (1e-4, 1e-3), "entropy": (1e-4,)},
+                    grid_for=["entropy"])
+    # ({'shade': (0.0001, 0.001), 'entropy': (1e-05,)}, {'shade': 0.0001})
     ```
     """
     grid = dict(default_grid)
     if grid_flag:
-        grid.update({r: tuple(grid_flag) for r in default_grid})
+        grid.update({r: tuple(grid_flag) for r in (grid_for or default_grid)})
     fixed = {}
     for spec in weight_flags:
         reg, value = spec.split("=")
