@@ -153,3 +153,36 @@ def _no_penalty(model):
         return ops.mean(model.critic(fake)) - ops.mean(model.critic(real)), {"gp": ops.zeros(())}
 
     return critic_loss
+
+
+def test_jax_value_and_grad_outside_a_step_is_a_clear_error(backend):
+    from lrep_zoo.training import value_and_grad
+
+    v = keras.Variable(1.0)
+    if backend != "jax":
+        (loss, _), (grad,) = value_and_grad(lambda: (3.0 * v, {}), [v])
+        assert float(ops.convert_to_numpy(grad)) == pytest.approx(3.0)
+        return
+    with pytest.raises(RuntimeError, match="inside a train step"):
+        value_and_grad(lambda: (3.0 * v, {}), [v])
+
+
+def test_the_package_uses_public_keras_apis_only():
+    """No `keras.src` import and none of the Keras internals lrep_zoo once used."""
+    import re
+    from pathlib import Path
+
+    import lrep_zoo
+
+    forbidden = re.compile(
+        r"\bkeras\.src\b|\._(outbound_nodes|inbound_nodes|keras_history|flatten_layers"
+        r"|run_through_graph|reduction_axes)\b|\bget_stateless_scope\b"
+    )
+    root = Path(lrep_zoo.__file__).parent
+    hits = [
+        f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if forbidden.search(line)
+    ]
+    assert not hits, "\n".join(hits)
