@@ -45,11 +45,13 @@ from __future__ import annotations
 import argparse
 import collections.abc
 import dataclasses
+import shlex
 import types
 import typing
 from typing import Any, Literal, Sequence
 
-__all__ = ["option", "build_parser", "from_args", "parse", "record", "to_argv", "jit_compile"]
+__all__ = ["option", "build_parser", "from_args", "parse", "record", "to_argv", "command",
+           "jit_compile"]
 
 _METADATA_KEY = "recipe_config"
 
@@ -276,6 +278,18 @@ def to_argv(config, *, changed_only: bool = True) -> list[str]:
         else:
             argv += [flag, str(value)]
     return argv
+
+
+def command(recipe: str, config) -> str:
+    """The `lrep-zoo train` command line that reruns `recipe` with `config`.
+
+    Example:
+
+    ```python
+    model.save_to_preset(out, command=command("dae_mnist", config), overwrite=True)
+    ```
+    """
+    return shlex.join(["lrep-zoo", "train", recipe, *to_argv(config)])
 
 
 def jit_compile(jit: bool) -> str | bool:

@@ -3,7 +3,8 @@
 Trains on the MNIST training images (TFDS, or the npz folder named by
 `--data-dir` / `LREP_ZOO_DATA_DIR`), keeps the last 2,000 training images for
 validation, scores the test set (reconstruction, denoising, linear probe of the
-codes) and writes `model.weights.h5`, `config.json`, `metrics.json` and a PNG grid
+codes) and writes the preset (`config.json`, `model.weights.h5`, `metadata.json`:
+`DenoisingAutoEncoder.from_preset(DIR)` loads it), `metrics.json` and a PNG grid
 (noisy / clean / denoised) to `--output-dir`.
 
     lrep-zoo train dae_mnist --data-dir ../shared/data --epochs 20 --output-dir runs/dae_mnist
@@ -19,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from lrep_zoo.recipe_config import option, parse, record
+from lrep_zoo.recipe_config import command, option, parse, record
 
 NAME = "dae_mnist"
 DESCRIPTION = "Denoising auto-encoder on MNIST (the dae_mnist preset)"
@@ -110,13 +111,10 @@ def run(config: Config | None = None) -> dict:
     x = x.astype("float32") / 255.0
     x_train, x_val = x[:-2000], x[-2000:]
 
-    def build():
-        return DenoisingAutoEncoder(
-            input_shape=x.shape[1:], latent_dim=c.latent_dim, noise=c.noise,
-            noise_level=c.noise_level, seed=c.seed,
-        )
-
-    model = build()
+    model = DenoisingAutoEncoder(
+        input_shape=x.shape[1:], latent_dim=c.latent_dim, noise=c.noise,
+        noise_level=c.noise_level, seed=c.seed,
+    )
     model.compile(optimizer=keras.optimizers.Adam(c.learning_rate))
     best = out / "best.weights.h5"
     start = time.perf_counter()
@@ -127,14 +125,12 @@ def run(config: Config | None = None) -> dict:
             best, monitor="val_loss", save_best_only=True, save_weights_only=True)],
     )
     train_seconds = time.perf_counter() - start
-    # Publish from an uncompiled model: the weights file then holds no optimizer state.
-    final = build()
-    final.load_weights(best)
+    model.load_weights(best)
     best.unlink()
-    final.save_weights(out / "model.weights.h5")
-    (out / "config.json").write_text(
-        json.dumps({"model": "DenoisingAutoEncoder", "config": final.get_config()}, indent=2)
-    )
+    # config.json, model.weights.h5 (uncompiled copy) and metadata.json; scored as reloaded.
+    model.save_to_preset(out, command=command(NAME, c), overwrite=True,
+                         extra_metadata={"recipe": NAME})
+    final = DenoisingAutoEncoder.from_preset(out)
 
     scores = evaluate(final, data_dir=c.data_dir, seed=c.seed, limit=c.test_images)
     keras.utils.set_random_seed(c.seed)

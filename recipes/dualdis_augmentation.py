@@ -9,7 +9,7 @@ with Adam on |D_train| real images (240 / 360 / 480, drawn per identity from the
 train split) plus 0 / 10 / 20 / 30 / 60 generated images per class (identity), and
 scored on the test split. Selection: the last epoch (no test-set peeking).
 
-    python recipes/dualdis_augmentation.py --data-dir ../shared/data --weights applications/dualdis_yaleb/model.weights.h5 \
+    python recipes/dualdis_augmentation.py --data-dir ../shared/data \
         --sizes 240 360 480 --generated 0 10 20 30 60 --seeds 0 1 2 --epochs 400 --output-dir runs/dualdis_augmentation
 """
 
@@ -35,7 +35,8 @@ class Config:
 
     data_dir: str | None = option(None, help="folder with the Yale-B npz (default: "
                                              "$LREP_ZOO_DATA_DIR)")
-    weights: str | None = option(None, help="DualDis weights (default: the yaleb preset)")
+    weights: str | None = option(None, help="DualDis weights (default: the dualdis_yaleb "
+                                            "preset)")
     config: str | None = option(None, help="config.json of the weights (default: next to them)")
     sizes: list[int] = option([240, 360, 480])
     generated: list[int] = option([0, 10, 20, 30, 60])
@@ -116,16 +117,16 @@ def run_one(model, data, size, per_class, seed, epochs, batch_size=64, logit_shi
 
 
 def load_model(config: Config):
-    """The DualDis whose edits augment the data: `--weights` (+ `--config`) or the preset."""
+    """The DualDis whose edits augment the data: `--weights` (+ `--config`), else the
+    registered `dualdis_yaleb` preset (`DualDis.from_preset`, sha256-checked)."""
     from lrep_zoo.models.dualdis import DualDis
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    weights = config.weights or os.path.join(here, "..", "applications", "dualdis_yaleb",
-                                             "model.weights.h5")
-    config_path = config.config or os.path.join(os.path.dirname(weights), "config.json")
+    if config.weights is None:
+        return DualDis.from_preset("dualdis_yaleb")
+    config_path = config.config or os.path.join(os.path.dirname(config.weights), "config.json")
     with open(config_path) as f:
         model = DualDis.from_config(json.load(f)["config"])
-    model.load_weights(weights)
+    model.load_weights(config.weights)
     return model
 
 

@@ -11,9 +11,10 @@ shipped preset uses the first two (see its model card). Every
 `--eval-every` epochs the paper-protocol aggregate is computed on the VALIDATION
 split; the best weights are kept (the test split is only used at the end).
 
-Writes to `--output-dir`: `model.weights.h5` (uncompiled model), `config.json`
-(`{"model": "DualDis", "config": ...}`), `metrics.json` (val/test scores, both
-protocols, training time, history) and image grids.
+Writes to `--output-dir`: the preset (`model.save_to_preset`: `config.json`,
+`model.weights.h5` of an uncompiled copy, `metadata.json`; `DualDis.from_preset(DIR)`
+loads it), `metrics.json` (val/test scores, both protocols, training time,
+history) and image grids. `--init` also takes a registered preset name.
 
     python recipes/dualdis_yaleb.py --data-dir ../shared/data --epochs 400 --output-dir runs/dualdis_yaleb
     python recipes/dualdis_yaleb.py --variant multitask --epochs 400 --output-dir runs/multitask_yaleb
@@ -35,7 +36,7 @@ import time
 from typing import Literal
 
 from lrep_zoo.models.dualdis.experiment import load_data
-from lrep_zoo.recipe_config import build_parser, from_args, option, record
+from lrep_zoo.recipe_config import build_parser, command, from_args, option, record
 
 NAME = "dualdis_yaleb"
 DESCRIPTION = "DualDis on Extended Yale-B: identity / lighting disentangling (the dualdis_yaleb preset)"
@@ -104,22 +105,11 @@ def compile_model(model, learning_rate: float = 1e-3):
     return model
 
 
-def uncompiled_copy(model):
-    """A fresh, uncompiled model with the same config and weights (for publishing)."""
-    from lrep_zoo.models.dualdis import DualDis
-
-    fresh = DualDis.from_config(model.get_config())
-    fresh.set_weights(model.get_weights())
-    return fresh
-
-
-def save_preset(model, output_dir: str) -> None:
-    """`model.weights.h5` + `config.json` of an uncompiled copy of `model`."""
-    os.makedirs(output_dir, exist_ok=True)
-    fresh = uncompiled_copy(model)
-    fresh.save_weights(os.path.join(output_dir, "model.weights.h5"))
-    with open(os.path.join(output_dir, "config.json"), "w") as f:
-        json.dump({"model": "DualDis", "config": fresh.get_config()}, f, indent=2)
+def save_preset(model, output_dir: str, config: Config | None = None) -> None:
+    """`model.save_to_preset(output_dir)` (replacing an earlier preset there), with the
+    recipe's command line in `metadata.json`."""
+    model.save_to_preset(output_dir, command=command(NAME, config) if config else None,
+                         overwrite=True, extra_metadata={"recipe": NAME})
 
 
 def train(data: dict, config: Config, output_dir: str | None = None):
@@ -143,7 +133,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
     """
     import keras
 
-    from lrep_zoo.models.dualdis import metrics as disentangling
+    from lrep_zoo.models.dualdis import DualDis, metrics as disentangling
 
     c = config
     variant, epochs, eval_every, max_minutes = (c.variant or "dualdis", c.epochs, c.eval_every,
@@ -153,7 +143,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
     train_split, val = data["train"], data["validation"]
     image_shape = train_split["image"].shape[1:]
     if c.init:
-        model = load_preset(c.init, **model_kwargs)
+        model = DualDis.from_preset(c.init, **model_kwargs)
     else:
         model = build_model(variant, image_shape=image_shape, **model_kwargs)
     model = compile_model(model, c.learning_rate)
@@ -175,7 +165,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
             if scores["aggregate"] > best["aggregate"]:
                 best.update(aggregate=scores["aggregate"], epoch=epoch + 1, weights=model.get_weights())
                 if output_dir:
-                    save_preset(model, output_dir)
+                    save_preset(model, output_dir, c)
             print(
                 f"[val] epoch {epoch + 1}: aggr {scores['aggregate']:.1f} y {scores['y_acc']:.1f} "
                 f"z {scores['z_acc']:.1f} y_adv_err {scores['y_adv_err']:.1f} "
@@ -229,23 +219,13 @@ def write_grids(model, data: dict, output_dir: str, seed: int = 0) -> list:
     ]
 
 
-def load_preset(folder: str, prefix: str = "", **overrides):
-    """A DualDis from `<folder>/<prefix>config.json` (with `overrides`) and `<prefix>model.weights.h5`."""
-    from lrep_zoo.models.dualdis import DualDis
-
-    with open(os.path.join(folder, f"{prefix}config.json")) as f:
-        model = DualDis.from_config({**json.load(f)["config"], **overrides})
-    model.load_weights(os.path.join(folder, f"{prefix}model.weights.h5"))
-    return model
-
-
 def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = None, seed: int = 0) -> dict:
     """Both protocols on the test split for a trained preset (and a baseline), with grids."""
-    from lrep_zoo.models.dualdis import evaluation
+    from lrep_zoo.models.dualdis import DualDis, evaluation
 
     data = load_data(data_dir)
-    model = load_preset(folder)
-    baseline = load_preset(baseline_folder) if baseline_folder else None
+    model = DualDis.from_preset(folder)
+    baseline = DualDis.from_preset(baseline_folder) if baseline_folder else None
     start = time.time()
     result = evaluation.evaluate_dualdis(model, baseline=baseline, seed=seed, data=data)
     result["eval_time_s"] = time.time() - start
@@ -293,7 +273,7 @@ def main(argv: list[str] | None = None):
 
     data = load_data(config.data_dir)
     model, info = train(data, config, output_dir=config.output_dir)
-    save_preset(model, config.output_dir)
+    save_preset(model, config.output_dir, config)
     test = data["test"]
     info["test_paper"] = disentangling.paper_scores(model, test["image"], test["identity"], test["lighting"])
     info["validation_paper"] = disentangling.paper_scores(

@@ -12,8 +12,9 @@ covered by >= 2 % of the samples, predicted by the classifier).
     python recipes/generative_mnist.py --data-dir ../shared/data --seeds 0 1 2 \
         --steps 1000 --output-dir runs/generative_mnist
 
-Writes per run `metrics.json`, `model.weights.h5` + `config.json` (uncompiled
-model) and grids; `results.json` and `table.md` at the top.
+Writes per run `metrics.json`, the preset (`config.json`, `model.weights.h5`,
+`metadata.json`: `VAE.from_preset(DIR)`, `GAN.from_preset(DIR)`, ...) and grids;
+`results.json` and `table.md` at the top.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lrep_zoo.recipe_config import jit_compile as auto_or_off
+from lrep_zoo.recipe_config import command as command_line
 from lrep_zoo.recipe_config import option, parse, record
 
 NAME = "generative_mnist"
@@ -137,8 +139,11 @@ def evaluate(model, data_dir=None, features=None, seed: int = 0, n: int = 5000,
 
 
 def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_features, out,
-              verbose=0, jit_compile="auto") -> dict:
-    """Trains one row of the table; writes its preset files, grids and `metrics.json`."""
+              verbose=0, jit_compile="auto", command=None) -> dict:
+    """Trains one row of the table; writes its preset, grids and `metrics.json`.
+
+    `command` is recorded in the preset's `metadata.json` (default: this process' argv).
+    """
     import keras
 
     from lrep_zoo.callbacks import SampleGrid
@@ -162,12 +167,10 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
                         callbacks=[SampleGrid(run_dir / "grids", every_n_steps=max(1, steps // 4))])
     seconds = time.perf_counter() - start
     losses = {k: float(v[-1]) for k, v in history.history.items()}
-    # Publish from an uncompiled model (no optimizer state in the weights file).
-    final = type(model).from_config(model.get_config())
-    final.set_weights(model.get_weights())
-    final.save_weights(run_dir / "model.weights.h5")
-    (run_dir / "config.json").write_text(
-        json.dumps({"model": type(final).__name__, "config": final.get_config()}, indent=2))
+    # config.json, model.weights.h5 (uncompiled copy), metadata.json; scored as reloaded.
+    model.save_to_preset(run_dir, command=command, overwrite=True,
+                         extra_metadata={"recipe": NAME, "row": name})
+    final = type(model).from_preset(run_dir)
     samples = np.clip(keras.ops.convert_to_numpy(final.sample(len(real_features), seed=1000 + seed)), 0, 1)
     metrics = {"model": name, "seed": seed, "steps": steps, "batch_size": batch_size,
                "train_seconds": round(seconds, 1), "final_logs": losses,
@@ -264,8 +267,10 @@ def run(config: Config | None = None) -> dict:
         for name in c.models:
             if (name, seed) in done:
                 continue
+            rerun = dataclasses.replace(c, models=[name], seeds=[seed])
             metrics = train_one(name, seed, steps, batch_size, x_train, x_test, extractor,
-                                real_features, out, verbose=c.verbose, jit_compile=jit_compile)
+                                real_features, out, verbose=c.verbose, jit_compile=jit_compile,
+                                command=command_line(NAME, rerun))
             print(json.dumps({k: metrics[k] for k in ("model", "seed", "fid", "kid",
                                                        "classes_covered", "train_seconds")}),
                   flush=True)

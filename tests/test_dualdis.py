@@ -7,6 +7,7 @@ import keras
 
 from lrep_zoo.models.dualdis.dualdis import DualDis, _adversarial
 from lrep_zoo.models.dualdis.layers import area_matrix
+from roundtrip import run_serialization_test
 
 pytestmark = pytest.mark.backends
 
@@ -98,11 +99,9 @@ def test_public_methods_shapes_and_determinism():
 def test_save_load_round_trips(tmp_path):
     model = _model(adversarial_loss_z="uniform")
     x, y, z = _data()
-    expected = keras.ops.convert_to_numpy(model.classify(x)["z_adv"])
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert loaded.get_config() == model.get_config()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.classify(x)["z_adv"]), expected, atol=1e-5)
+    run_serialization_test(
+        model, lambda m: {**m.classify(x), "edit": m.edit(x, 1, 2.0)}, tmp_path / "rt",
+        serving_inputs=None if keras.backend.backend() == "torch" else [x])
     # The preset path: config + weights of an uncompiled copy.
     fresh = DualDis.from_config(model.get_config())
     fresh.set_weights(model.get_weights())
@@ -181,9 +180,12 @@ def test_relit_surfaces_dataset():
 def test_demo_writes_scores_and_grids(tmp_path):
     from lrep_zoo.models.dualdis.demo import demo
 
-    scores = demo(str(tmp_path), epochs=1, num_identities=3, images_per_pair=2, verbose=0)
-    for key in ("aggregate", "y_acc", "z_acc", "y_adv_err", "z_adv_err"):
-        assert 0.0 <= scores[key] <= 100.0
+    scores = demo(str(tmp_path), epochs=15, num_identities=3, images_per_pair=4, verbose=0)
+    # Untrained, both heads sit at chance (33.3 % identity, ~11 % lighting; measured 33.3 and
+    # 3.7 after one epoch); 15 epochs gave 98.1 and 85.2 on TensorFlow.
+    assert scores["y_acc"] > 70.0 and scores["z_acc"] > 40.0
+    assert scores["aggregate"] == pytest.approx(
+        sum(scores[k] for k in ("y_acc", "z_acc", "y_adv_err", "z_adv_err")) / 4)
     for name in ("edits.png", "swaps.png", "reconstructions.png", "metrics.json"):
         assert (tmp_path / name).is_file()
 
@@ -223,7 +225,7 @@ def test_recipe_fine_tunes_from_a_preset(tmp_path):
 
     keras.utils.set_random_seed(1)
     preset = _model()
-    recipe.save_preset(preset, str(tmp_path / "preset"))
+    preset.save_to_preset(tmp_path / "preset")
     x, y, z = _data()
     split = {"image": x, "identity": y, "lighting": z}
     data = {"train": split, "validation": split}

@@ -14,6 +14,7 @@ from lrep_zoo.models.hybridnet.hybridnet import HybridNet, random_translate
 from lrep_zoo.models.hybridnet import convlarge, mnist_networks as hybrid_mnist
 from lrep_zoo.training import value_and_input_gradient
 from lrep_zoo.training.schedules import RampedLinearDecay, linear_rampdown, sigmoid_rampup
+from roundtrip import run_serialization_test
 
 SHAPE = (8, 8, 1)
 
@@ -159,8 +160,11 @@ def test_fit_logs_every_term_and_updates_the_mean_teacher(backend):
     kernel_t = _np(model.teacher_encoder.get_layer("encoder_c_block1_conv").kernel)
     kernel_s = _np(model.encoder_c.get_layer("encoder_c_block1_conv").kernel)
     assert not np.allclose(kernel_t, kernel_s)  # an average, not a copy
-    scores = model.evaluate(x, y, verbose=0, return_dict=True)
-    assert 0.0 <= scores["accuracy"] <= 1.0 and np.isfinite(scores["loss"])
+    scores = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    probabilities = model.predict(x, verbose=0)["probabilities"]
+    labelled = y >= 0
+    expected = np.mean(probabilities[labelled].argmax(-1) == y[labelled])
+    assert scores["accuracy"] == pytest.approx(expected) and np.isfinite(scores["loss"])
 
 
 @pytest.mark.backends
@@ -277,11 +281,8 @@ def test_save_load_export_and_grid_callback(tmp_path):
     assert Image.open(grids.paths[0]).size == (2 * (4 * 10 + 2), 2 * (4 * 10 + 2))
 
     expected = model.predict(x, verbose=0)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    got = loaded.predict(x, verbose=0)
-    for key in ("probabilities", "x_hat_c", "x_hat_u", "x_hat"):
-        np.testing.assert_allclose(got[key], expected[key], atol=1e-6)
+    loaded = run_serialization_test(model, lambda m: m.predict(x, verbose=0), tmp_path / "rt",
+                                    serving_inputs=[x])
     assert loaded.teacher_encoder is not None
 
     path = export_saved_model(model, tmp_path / "export")
@@ -320,6 +321,10 @@ def test_mnist_recipe_smoke(shared_data_dir, tmp_path):
     assert [(r["variant"], r["seed"]) for r in saved["runs"]] == [("baseline", 0), ("hybridnet_shade", 0)]
     shade_run = saved["runs"][1]
     assert 0.0 <= shade_run["accuracy"] <= 1.0 and "teacher_accuracy" in shade_run
+    # 20 steps: test accuracy still lags (BN moving statistics), but the labelled batches are
+    # learnt: classification loss below chance (ln 10 = 2.30; measured 1.66 / 1.69 on TF).
+    for run in saved["runs"]:
+        assert run["final_logs"]["classification_loss"] < 2.0, run["variant"]
     assert {"stability_loss", "balancing_loss"} <= set(shade_run["final_logs"])
     assert (out / "hybridnet_shade_seed0_reconstructions.png").is_file()
     assert results["rows"]["hybridnet_shade"]["seeds"] == [0]

@@ -11,6 +11,7 @@ from keras import ops
 from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.losses.kl import capacity, gaussian_kl
 from lrep_zoo.models.vae import VAE
+from roundtrip import run_serialization_test
 
 RNG = np.random.default_rng(0)
 MEAN = RNG.normal(size=(4, 3)).astype("float32")
@@ -116,10 +117,10 @@ def test_fit_trains_encoder_and_decoder_and_logs_elbo():
 def test_save_load_round_trip_and_endpoints(tmp_path):
     vae = VAE(**SMALL, beta=2.0, seed=1)
     x = _images(4)
-    path = tmp_path / "vae.keras"
-    vae.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, VAE) and loaded.beta == 2.0
+    loaded = run_serialization_test(
+        vae, lambda m: {"code": m.encode(x), "samples": m.sample(3, seed=5)}, tmp_path,
+        serving_inputs=[x])
+    assert loaded.beta == 2.0
     np.testing.assert_allclose(_np(loaded.encode(x)), _np(vae.encode(x)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_np(loaded.sample(3, seed=5)), _np(vae.sample(3, seed=5)),
                                rtol=1e-5, atol=1e-6)

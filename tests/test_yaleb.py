@@ -1,5 +1,8 @@
 """Extended Yale-B: lighting classes, the deterministic split, npz loader, TFDS builder."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -140,3 +143,25 @@ def test_relighting_batches_keep_identity_and_superpose_same_face():
     for image, k, l in zip(x, y, z):
         j = np.flatnonzero((identity == k) & ((lighting == l) | (yaleb.MIRRORED_LIGHTING_CLASS[lighting] == l)))
         assert any((image == images[i]).all() or (image == images[i][:, ::-1]).all() for i in j)
+
+
+def test_tfds_load_finds_the_builder_after_import_lrep_zoo(tmp_path):
+    """The plain TFDS call, in a fresh process whose only lrep_zoo line is `import lrep_zoo`."""
+    rng = np.random.default_rng(0)
+    lights = [(0, 0), (-25, 0), (25, 0), (70, 45), (-110, 15), (0, 90)]
+    subject = np.repeat([1, 2], len(lights))
+    azimuth = np.array([a for _ in range(2) for a, _ in lights])
+    elevation = np.array([e for _ in range(2) for _, e in lights])
+    images = rng.integers(0, 256, size=(len(subject), *yaleb.IMAGE_SHAPE), dtype=np.uint8)
+    _write_official_layout(tmp_path / "manual", images, subject, azimuth, elevation)
+    code = (
+        "import sys, lrep_zoo, tensorflow_datasets as tfds\n"
+        "splits = tfds.load('extended_yale_b', split=['train', 'validation', 'test'],\n"
+        "    data_dir=sys.argv[1], batch_size=-1, download_and_prepare_kwargs={\n"
+        "        'download_config': tfds.download.DownloadConfig(manual_dir=sys.argv[2])})\n"
+        "print(sum(int(s['image'].shape[0]) for s in splits))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "tfds"), str(tmp_path / "manual")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(len(subject))

@@ -3,6 +3,8 @@ model configs, and the base size of upsampling decoders."""
 
 from __future__ import annotations
 
+import copy
+
 import keras
 
 NETWORKS = ("encoder", "decoder")
@@ -17,8 +19,12 @@ def serialize_networks(model, config: dict, names=NETWORKS) -> dict:
 
 
 def deserialize_networks(config: dict, names=NETWORKS) -> dict:
-    """A copy of `config` with serialised sub-networks rebuilt as Keras models."""
-    config = dict(config)
+    """A copy of `config` with serialised sub-networks rebuilt as Keras models.
+
+    The copy is deep: Keras' deserialisation consumes the nested dicts, and the
+    caller's config must survive (`from_config(config)` twice gives two models).
+    """
+    config = copy.deepcopy(config)
     for name in names:
         if isinstance(config.get(name), dict):
             config[name] = keras.saving.deserialize_keras_object(config[name])

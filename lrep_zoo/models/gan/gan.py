@@ -12,6 +12,7 @@ from keras import ops
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import networks as nets
+from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.training import MultiPhaseModel, Phase, value_and_input_gradient
 
 
@@ -217,8 +218,4 @@ class GAN(PresetMixin, MultiPhaseModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_networks(config, ("generator", "discriminator")))

@@ -10,6 +10,7 @@ from keras import ops
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
+from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
 from lrep_zoo.training.ema import ema_update
 from lrep_zoo.training.schedules import sigmoid_rampup
@@ -24,6 +25,7 @@ DEFAULT_LOSS_WEIGHTS = {
 }
 STABILITY = ("mean_teacher", "pi", None)
 FUSIONS = ("late", "early")
+_NETWORKS = ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u")
 
 
 def random_translate(images, max_shift: int, seed=None):
@@ -63,12 +65,6 @@ def random_flip(images, seed=None):
 
 def _as_list(outputs):
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def _deserialize(value):
-    if isinstance(value, dict):
-        return keras.saving.deserialize_keras_object(value)
-    return value
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
@@ -395,7 +391,7 @@ class HybridNet(PresetMixin, keras.Model):
     # ------------------------------------------------------------- config
     def get_config(self):
         config = super().get_config()
-        for key in ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u"):
+        for key in _NETWORKS:
             net = getattr(self, key)
             config[key] = None if net is None else keras.saving.serialize_keras_object(net)
         config.update(
@@ -415,10 +411,7 @@ class HybridNet(PresetMixin, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u"):
-            config[key] = _deserialize(config.get(key))
-        return cls(**config)
+        return cls(**deserialize_networks(config, _NETWORKS))
 
 
 def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
