@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from lrep_zoo import data
 from lrep_zoo.data import catalog
 from lrep_zoo.data import tfds_source
+from lrep_zoo.data.errors import DatasetCorruptError
 
 ENV = catalog.ENV_DATA_DIR
 
@@ -139,6 +140,48 @@ def test_npz_layout_rules(tmp_path, no_npz_env):
         data.load_arrays("stl10", "train", source="npz", data_dir=tmp_path)
     with pytest.raises(data.DatasetNotFoundError, match="unset"):
         data.load_arrays("stl10", "train", source="npz")
+
+
+def test_corrupt_npz_is_named_as_corrupt(tmp_path, no_npz_env):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    bad = folder / "mnist_bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DatasetCorruptError, match=rf"{bad} is corrupt: not a readable npz"):
+        data.load_arrays("mnist", "train", data_dir=tmp_path)
+    # A damaged array in a readable archive: named with the array.
+    good = np.zeros((4, 28, 28), np.uint8)
+    np.savez(bad, x_train=good, y_train=np.arange(4))
+    raw = bytearray(bad.read_bytes())
+    raw[200:240] = b"\xff" * 40  # inside x_train's data: a CRC error on reading
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(DatasetCorruptError, match=r"mnist_bad.npz is corrupt: .*array `x_train`.*CRC"):
+        data.load_arrays("mnist", "train", source="npz", data_dir=tmp_path)
+    # Another file holding the split is used; the damaged one is named in a warning.
+    bad.write_bytes(b"garbage")
+    np.savez(folder / "mnist_ok.npz", x_train=good, y_train=np.arange(4))
+    with pytest.warns(UserWarning, match=r"skipped: .*mnist_bad.npz is corrupt"):
+        x, _ = data.load_arrays("mnist", "train", data_dir=tmp_path)
+    assert x.shape == (4, 28, 28, 1)
+
+
+def test_unknown_split_lists_the_available_ones(tmp_path, shared_data_dir, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for source, data_dir in (("npz", shared_data_dir), ("tfds", tmp_path), ("auto", shared_data_dir)):
+        with pytest.raises(ValueError, match=r"Unknown split 'valid' of 'mnist'; available splits: \['test', 'train'\]"):
+            data.load("mnist", "valid[:10]", source=source, data_dir=data_dir)
+    with pytest.raises(ValueError, match=r"Unknown split 'dev' of 'celeb_a'.*'validation'"):
+        data.load_arrays("celeb_a", "dev", source="tfds", data_dir=tmp_path)
+
+
+def test_download_timeout_is_scoped():
+    assert socket.getdefaulttimeout() is None
+    with tfds_source.download_timeout(5.0):
+        assert socket.getdefaulttimeout() == 5.0
+    assert socket.getdefaulttimeout() is None
 
 
 # ---------------------------------------------------------------- TFDS (mocked)
