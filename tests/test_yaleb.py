@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lrep_zoo.data import yaleb
+from lrep_zoo.data.errors import DatasetCorruptError, DatasetNotFoundError
 
 PER_SUBJECT = [19, 2, 4, 2, 3, 2, 11, 2, 3, 4, 1, 6, 1, 4]
 # The 64 light positions of the full subjects (azimuth, elevation).
@@ -165,3 +166,100 @@ def test_tfds_load_finds_the_builder_after_import_lrep_zoo(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == str(len(subject))
+
+
+# ---------------------------------------------------------------- errors that name the problem
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """TFDS must not start a download, nor open a connection."""
+    import socket
+
+    import tensorflow_datasets as tfds
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    def download(self, *args, **kwargs):
+        pytest.fail("the Yale-B builder must not download here")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(tfds.download.DownloadManager, "download", download)
+
+
+def _build(tmp_path, **config):
+    import tensorflow_datasets as tfds
+
+    builder = yaleb.builder_class()(data_dir=str(tmp_path / "tfds"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**config))
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "other files"])
+def test_builder_with_manual_folder_without_images_fails_at_once(state, tmp_path, no_download):
+    import time
+
+    manual = tmp_path / "manual"
+    if state != "missing":
+        manual.mkdir()
+    if state == "other files":
+        (manual / "README.txt").write_text("not the faces")
+        (manual / "CroppedYale").mkdir()
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotFoundError) as info:
+        _build(tmp_path, manual_dir=str(manual))
+    assert time.perf_counter() - start < 30
+    message = str(info.value)
+    for needle in (f"manual folder {manual}", str(manual / "CroppedYale.zip"), "yaleBSS_P00A",
+                   "Nothing is downloaded", {"missing": "does not exist", "empty": "is empty",
+                                             "other files": "README.txt"}[state]):
+        assert needle in message, needle
+
+
+def test_builder_without_manual_folder_does_not_download_unverified(tmp_path, no_download):
+    assert yaleb.builder_class().url_infos is None  # no sha256 of CroppedYale.zip recorded
+    with pytest.raises(DatasetNotFoundError) as info:
+        _build(tmp_path)
+    message = str(info.value)
+    for needle in ("sha256", "checksums.tsv", "register_checksums=True", "CroppedYale.zip",
+                   str(tmp_path / "tfds" / "downloads" / "manual")):
+        assert needle in message, needle
+
+
+def test_builder_download_opt_in_fails_fast_offline(tmp_path, no_download):
+    class OptIn:  # the part of the DownloadManager that `_download` reads
+        register_checksums = True
+
+    with pytest.raises(DatasetNotFoundError, match="no connection to vision.ucsd.edu:80"):
+        yaleb._download(yaleb.builder_class(), OptIn(), tmp_path / "manual")
+
+
+def test_corrupt_zip_in_manual_folder_is_named(tmp_path, no_download):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "CroppedYale.zip").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DatasetCorruptError, match=r"CroppedYale\.zip is corrupt: not a readable zip"):
+        _build(tmp_path, manual_dir=str(manual))
+
+
+def test_npz_errors_name_the_file_and_the_problem(tmp_path, monkeypatch):
+    monkeypatch.delenv("LREP_ZOO_DATA_DIR", raising=False)
+    folder = tmp_path / "yaleb_cropped"
+    with pytest.raises(DatasetNotFoundError) as info:
+        yaleb.load_yaleb_npz(tmp_path, "48x42")
+    assert str(tmp_path / "yaleb_cropped" / "yaleb_cropped_48x42.npz") in str(info.value)
+    with pytest.raises(DatasetNotFoundError, match=r"LREP_ZOO_DATA_DIR is unset"):
+        yaleb.load_yaleb_npz(None)
+
+    folder.mkdir()
+    path = folder / "yaleb_cropped_48x42.npz"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(DatasetCorruptError, match=rf"{path} is corrupt: not a readable npz"):
+        yaleb.load_yaleb_npz(tmp_path, "48x42")
+    np.savez(path, images=np.zeros((3, 48, 42), np.uint8), subject=np.ones(3))
+    with pytest.raises(DatasetCorruptError, match=r"\['azimuth', 'elevation'\] are missing"):
+        yaleb.load_yaleb_npz(tmp_path, "48x42")
+    np.savez(path, images=np.zeros((3, 48, 42), np.uint8), subject=np.ones(2),
+             azimuth=np.zeros(3), elevation=np.zeros(3))
+    with pytest.raises(DatasetCorruptError, match=r"lengths .*'subject': 2"):
+        yaleb.load_yaleb_npz(tmp_path, "48x42")

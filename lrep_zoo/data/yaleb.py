@@ -6,9 +6,13 @@ Two ways in, one split and one labelling:
   `yaleb_cropped/yaleb_cropped_{192x168,48x42}.npz` (see their PROVENANCE.md).
 - `extended_yale_b` TFDS builder (`ExtendedYaleB`, created on first access so that
   importing this module does not import TensorFlow Datasets): reads the official
-  `CroppedYale.zip` or its extracted folder (`yaleBSS/yaleBSS_P00A+aaaE+ee.pgm`),
-  downloaded where there is internet or from the TFDS manual directory. Ambient
-  images and `.bad` files are skipped.
+  `CroppedYale.zip` or its extracted folder (`yaleBSS/yaleBSS_P00A+aaaE+ee.pgm`)
+  from the TFDS manual directory. Ambient images and `.bad` files are skipped.
+  A manual folder given in `DownloadConfig(manual_dir=...)` is the only source:
+  without images there, building fails at once and says what it looked for. The
+  download (no manual folder given, nothing in the default one) is verified
+  against the TFDS checksums file; as no sha256 of `CroppedYale.zip` is recorded
+  yet, it is an opt-in (`DownloadConfig(register_checksums=True)`) that records it.
 
 The 14 lighting classes follow methods.md section 3: azimuth edges
 [-95, -35, -20, 20, 35, 95], elevation rows [20, 80], (-20, 20), [-80, -20];
@@ -38,10 +42,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from lrep_zoo.data import local
+from lrep_zoo.data.errors import DatasetCorruptError, DatasetNotFoundError
 
 NUM_IDENTITIES = 38
 NUM_LIGHTING_CLASSES = 14
@@ -121,19 +130,24 @@ def identity_labels(subject) -> np.ndarray:
     return np.where(subject > 14, subject - 2, subject - 1)
 
 
+def _npz_candidates(data_dir, resolution: str) -> list[Path]:
+    """Where `find_yaleb_npz` looks, in order."""
+    if resolution not in _NPZ_NAMES:
+        raise ValueError(f"resolution must be one of {sorted(_NPZ_NAMES)}, got {resolution!r}.")
+    out = []
+    for root in (data_dir, os.environ.get("LREP_ZOO_DATA_DIR")):
+        if root:
+            root = Path(root).expanduser()
+            out += [root / _NPZ_NAMES[resolution], root / "yaleb_cropped" / _NPZ_NAMES[resolution]]
+    return out
+
+
 def find_yaleb_npz(data_dir=None, resolution: str = "192x168") -> Path | None:
     """The shared npz file for `resolution`, looked up in `data_dir`, its
     `yaleb_cropped/` subfolder, or `$LREP_ZOO_DATA_DIR`; `None` if absent."""
-    if resolution not in _NPZ_NAMES:
-        raise ValueError(f"resolution must be one of {sorted(_NPZ_NAMES)}, got {resolution!r}.")
-    roots = [data_dir, os.environ.get("LREP_ZOO_DATA_DIR")]
-    for root in roots:
-        if not root:
-            continue
-        root = Path(root).expanduser()
-        for candidate in (root / _NPZ_NAMES[resolution], root / "yaleb_cropped" / _NPZ_NAMES[resolution]):
-            if candidate.is_file():
-                return candidate
+    for candidate in _npz_candidates(data_dir, resolution):
+        if candidate.is_file():
+            return candidate
     return None
 
 
@@ -149,20 +163,33 @@ def load_yaleb_npz(data_dir=None, resolution: str = "192x168") -> dict:
         `{"train": {...}, "validation": {...}, "test": {...}}`, each a dict of numpy
         arrays: `image` uint8 (N, H, W, 1), `identity` (0..37), `lighting` (0..13),
         `azimuth`, `elevation`.
+
+    Raises:
+        DatasetNotFoundError: no such file; the message lists the paths tried.
+        DatasetCorruptError: the file is damaged or lacks an array; the message
+            names the file and what failed.
     """
     path = Path(data_dir) if data_dir and Path(data_dir).is_file() else find_yaleb_npz(data_dir, resolution)
     if path is None:
-        raise FileNotFoundError(
-            f"Extended Yale-B npz ({_NPZ_NAMES[resolution]}) not found in {data_dir!r} or "
-            "$LREP_ZOO_DATA_DIR: put it under <data_dir>/yaleb_cropped/, or use the TFDS "
-            "builder `extended_yale_b` with CroppedYale.zip in the manual directory."
+        tried = _npz_candidates(data_dir, resolution)
+        where = ", ".join(map(str, tried)) if tried else "nowhere: data_dir=None and $LREP_ZOO_DATA_DIR is unset"
+        raise DatasetNotFoundError(
+            f"Extended Yale-B npz {_NPZ_NAMES[resolution]} not found (looked for {where}): "
+            "put it under <data_dir>/yaleb_cropped/ and pass that data_dir (or set "
+            "$LREP_ZOO_DATA_DIR), or use the TFDS builder `extended_yale_b` with "
+            "CroppedYale.zip in its manual folder."
         )
-    with np.load(path) as f:
-        images = f["images"]
-        subject = f["subject"].astype(np.int64)
-        azimuth = f["azimuth"].astype(np.int64)
-        elevation = f["elevation"].astype(np.int64)
-    return _assemble(images, subject, azimuth, elevation)
+    f = local.read_npz(path, ["images", "subject", "azimuth", "elevation"])
+    images = f["images"]
+    lengths = {k: len(v) for k, v in f.items()}
+    if images.ndim not in (3, 4) or len(set(lengths.values())) != 1:
+        raise DatasetCorruptError(
+            f"{path} is corrupt: `images` must be (N, H, W[, 1]) with one subject, azimuth "
+            f"and elevation per image; got images {images.shape} and lengths {lengths}. "
+            "Copy this file again."
+        )
+    return _assemble(images, f["subject"].astype(np.int64), f["azimuth"].astype(np.int64),
+                     f["elevation"].astype(np.int64))
 
 
 def _assemble(images, subject, azimuth, elevation) -> dict:
@@ -317,25 +344,43 @@ def iter_cropped_yale(root):
 
     root = Path(root)
     if root.is_file():
-        with zipfile.ZipFile(root) as zf:
+        try:
+            zf = zipfile.ZipFile(root)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DatasetCorruptError(
+                f"{root} is corrupt: not a readable zip archive ({type(e).__name__}: {e}). "
+                "Download or copy CroppedYale.zip again."
+            ) from e
+        with zf:
             for name in sorted(zf.namelist()):
                 parsed = parse_filename(name)
                 if parsed is None or not name.endswith(".pgm"):
                     continue
-                yield (name, *parsed, read_pgm(zf.read(name)))
+                try:
+                    image = read_pgm(zf.read(name))
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+                    raise DatasetCorruptError(
+                        f"{root} is corrupt: its member {name} cannot be read "
+                        f"({type(e).__name__}: {e}). Download or copy CroppedYale.zip again."
+                    ) from e
+                yield (name, *parsed, image)
         return
     for path in sorted(root.rglob("*.pgm")):
         parsed = parse_filename(path.name)
         if parsed is None:
             continue
-        yield (str(path.relative_to(root)), *parsed, read_pgm(path.read_bytes()))
+        try:
+            image = read_pgm(path.read_bytes())
+        except ValueError as e:
+            raise DatasetCorruptError(f"{path} is corrupt: {e}. Copy this image again.") from e
+        yield (str(path.relative_to(root)), *parsed, image)
 
 
 def load_cropped_yale(root) -> dict:
     """Like `load_yaleb_npz`, but from `CroppedYale.zip` or its extracted folder."""
     rows = sorted(iter_cropped_yale(root), key=lambda r: (r[1], r[2], r[3]))
     if not rows:
-        raise FileNotFoundError(f"no yaleBSS_P00A*E*.pgm images under {root}")
+        raise DatasetNotFoundError(f"no yaleBSS_P00A*E*.pgm images under {root}")
     return _assemble(
         np.stack([r[4] for r in rows]),
         np.array([r[1] for r in rows]),
@@ -347,6 +392,15 @@ def load_cropped_yale(root) -> dict:
 # ------------------------------------------------------------------ TFDS builder
 _BUILDER = None
 _URL = "http://vision.ucsd.edu/extyaleb/CroppedYaleBZip/CroppedYale.zip"
+# The sha256 of CroppedYale.zip is not recorded here: this builder was written on a
+# machine without internet, and no trustworthy copy of the checksum was at hand. TFDS
+# verifies downloads against its checksums file, `checksums.tsv` next to this module
+# (`ExtendedYaleB.url_infos`). Until that file has the entry, the download is an
+# opt-in that records it: `DownloadConfig(register_checksums=True)`, or
+# `tfds build extended_yale_b --imports lrep_zoo --register_checksums`; every later
+# download is then verified against it (commit the file; it must also be listed in
+# the package data to ship in the wheel).
+_IMAGE_PATTERN = "yaleBSS_P00A±AAAE±EE.pgm"
 
 
 def _make_builder():
@@ -360,8 +414,14 @@ def _make_builder():
         MANUAL_DOWNLOAD_INSTRUCTIONS = (
             "Put CroppedYale.zip (from http://vision.ucsd.edu/extyaleb/CroppedYaleBZip/) or "
             "its extracted CroppedYale/ folder in the manual directory "
-            "(default ~/tensorflow_datasets/downloads/manual/)."
+            "(DownloadConfig(manual_dir=DIR); default <data_dir>/downloads/manual/)."
         )
+
+        def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
+            # A manual folder named by the caller is the only source (no download fallback).
+            self.manual_dir_given = getattr(download_config, "manual_dir", None)
+            return super().download_and_prepare(
+                download_dir=download_dir, download_config=download_config, **kwargs)
 
         def _info(self):
             return self.dataset_info_from_configs(
@@ -393,12 +453,14 @@ def _make_builder():
             )
 
         def _source(self, dl_manager):
-            manual = Path(str(dl_manager.manual_dir)) if dl_manager.manual_dir else None
-            if manual is not None and manual.exists():
-                for candidate in (manual / "CroppedYale.zip", manual / "CroppedYale", manual):
-                    if candidate.exists() and any(True for _ in _peek(candidate)):
-                        return candidate
-            return Path(str(dl_manager.download(_URL)))
+            given = getattr(self, "manual_dir_given", None)
+            manual = Path(str(given)).expanduser() if given else Path(str(dl_manager.download_dir)) / "manual"
+            found = find_cropped_yale(manual)
+            if found is not None:
+                return found
+            if given:
+                raise DatasetNotFoundError(_no_images_message(manual))
+            return _download(type(self), dl_manager, manual)
 
         def _split_generators(self, dl_manager):
             source = self._source(dl_manager)
@@ -431,6 +493,76 @@ def _peek(candidate):
         yield next(iter_cropped_yale(candidate))
     except StopIteration:
         return
+
+
+def _manual_candidates(manual: Path) -> list[Path]:
+    """Where a manual folder may hold the images: CroppedYale.zip, other zips, the
+    extracted CroppedYale/ folder, or the pgm files anywhere under it."""
+    zips = sorted(p for p in manual.glob("*.zip") if p.name != "CroppedYale.zip")
+    return [manual / "CroppedYale.zip", *zips, manual / "CroppedYale", manual]
+
+
+def find_cropped_yale(manual) -> Path | None:
+    """The first of `CroppedYale.zip`, another zip, `CroppedYale/` or the folder
+    itself (pgm files at any depth) in `manual` that holds Yale-B images; `None` if
+    none does (also when `manual` does not exist).
+
+    Raises:
+        DatasetCorruptError: a zip there is damaged (named in the message).
+    """
+    manual = Path(manual)
+    if not manual.is_dir():
+        return None
+    for candidate in _manual_candidates(manual):
+        if candidate.exists() and any(True for _ in _peek(candidate)):
+            return candidate
+    return None
+
+
+def _no_images_message(manual: Path) -> str:
+    if not manual.exists():
+        state = "the folder does not exist"
+    elif not manual.is_dir():
+        state = "it is a file, not a folder"
+    else:
+        entries = sorted(p.name for p in manual.iterdir())
+        state = (f"it holds {len(entries)} {'entry' if len(entries) == 1 else 'entries'} "
+                 f"({', '.join(entries[:5])}"
+                 f"{', ...' if len(entries) > 5 else ''}), none with such images"
+                 if entries else "the folder is empty")
+    return (
+        f"No Extended Yale-B images in the manual folder {manual}: looked for "
+        f"{manual / 'CroppedYale.zip'}, other {manual}/*.zip archives and {manual / 'CroppedYale'}/ "
+        f"holding {_IMAGE_PATTERN} files, and such files anywhere under {manual}/; {state}. "
+        "Nothing is downloaded when a manual folder is given: put CroppedYale.zip or its "
+        "extracted CroppedYale/ folder there."
+    )
+
+
+def _download(builder_cls, dl_manager, manual: Path) -> Path:
+    """CroppedYale.zip from `_URL`, verified by TFDS against the builder's checksums
+    file, or recorded in it under `register_checksums` (see the note at `_URL`)."""
+    from lrep_zoo.data import tfds_source
+
+    checksums = Path(__file__).with_name("checksums.tsv")  # where TFDS keeps a builder's
+    if _URL not in (builder_cls.url_infos or {}) and not dl_manager.register_checksums:
+        raise DatasetNotFoundError(
+            f"Extended Yale-B is not prepared and the TFDS manual folder {manual} holds no "
+            f"{_IMAGE_PATTERN} images. CroppedYale.zip is not downloaded: its sha256 is not "
+            f"recorded in {checksums} (the TFDS checksums file), so the download could not be "
+            f"verified. Put CroppedYale.zip (or its extracted CroppedYale/ folder) into "
+            f"{manual}/ or pass DownloadConfig(manual_dir=DIR); or opt in to the unverified "
+            f"download from {_URL}, which records its sha256 there: "
+            "DownloadConfig(register_checksums=True)."
+        )
+    unreachable = tfds_source.unreachable_hosts([_URL])
+    if unreachable:
+        raise DatasetNotFoundError(
+            f"Cannot download {_URL}: no connection to {', '.join(unreachable)}. Put "
+            f"CroppedYale.zip (or its extracted CroppedYale/ folder) into {manual}/."
+        )
+    with tfds_source.download_timeout():
+        return Path(str(dl_manager.download(_URL)))
 
 
 def builder_class():
