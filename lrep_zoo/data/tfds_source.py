@@ -4,8 +4,12 @@
 gives up. Here the download hosts are probed first (a TCP connect with a short
 timeout, through the configured proxy if any) and a `DatasetNotFoundError` that
 says how to provide the data is raised at once when they cannot be reached.
+Downloads run under a socket timeout (`DOWNLOAD_TIMEOUT` seconds without a byte
+ends them with an error instead of a hang); unknown split names are a
+`ValueError` that lists the dataset's splits, before any download.
 """
 
+import contextlib
 import socket
 import threading
 import urllib.request
@@ -20,6 +24,7 @@ from lrep_zoo.data import local
 from lrep_zoo.data.errors import DatasetNotFoundError
 
 PROBE_TIMEOUT = 3.0  # seconds, for all download hosts together
+DOWNLOAD_TIMEOUT = 60.0  # seconds a download socket may wait for a connection or data
 
 
 def _tfds():
@@ -63,6 +68,20 @@ def unreachable_hosts(urls, timeout: float = PROBE_TIMEOUT) -> list[str]:
     for thread in threads:  # DNS lookups ignore `timeout`: bound the wait here
         thread.join(timeout)
     return [f"{h}:{p}" for h, p in targets if not ok.get((h, p), False)]
+
+
+@contextlib.contextmanager
+def download_timeout(seconds: float = DOWNLOAD_TIMEOUT):
+    """Gives sockets opened without a timeout (TFDS' `requests` downloads open
+    theirs so) a `seconds` limit per connect / read, for the duration of the block."""
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        if previous is None:
+            socket.setdefaulttimeout(None)
 
 
 def _expected_files(builder):
@@ -120,7 +139,8 @@ def prepared_builder(name: str, data_dir=None, *, npz_note: str = ""):
                 _not_found_message(info, builder, manual_dir, files, reason, npz_note)
             )
     try:
-        builder.download_and_prepare()
+        with download_timeout():
+            builder.download_and_prepare()
     except ImportError:
         raise
     except Exception as e:  # noqa: BLE001 (network, checksum and extraction errors)
@@ -148,6 +168,7 @@ def as_dataset(
     """Unbatched `(image uint8 HWC, label int64)` examples of a TFDS dataset."""
     tfds = _tfds()
     info = catalog.dataset_info(name)
+    local.check_split(name, split)
     builder = prepared_builder(name, data_dir, npz_note=npz_note)
     ds = builder.as_dataset(
         split=split,
