@@ -151,6 +151,27 @@ def find_yaleb_npz(data_dir=None, resolution: str = "192x168") -> Path | None:
     return None
 
 
+def yaleb_npz_path(data_dir=None, resolution: str = "192x168") -> Path:
+    """`data_dir` itself if it is a file, else `find_yaleb_npz`'s answer.
+
+    Raises:
+        DatasetNotFoundError: no such file; the message lists the paths tried.
+    """
+    if data_dir and Path(data_dir).is_file():
+        return Path(data_dir)
+    path = find_yaleb_npz(data_dir, resolution)
+    if path is None:
+        tried = _npz_candidates(data_dir, resolution)
+        where = ", ".join(map(str, tried)) if tried else "nowhere: data_dir=None and $LREP_ZOO_DATA_DIR is unset"
+        raise DatasetNotFoundError(
+            f"Extended Yale-B npz {_NPZ_NAMES[resolution]} not found (looked for {where}): "
+            "put it under <data_dir>/yaleb_cropped/ and pass data_dir=DIR (or set "
+            "$LREP_ZOO_DATA_DIR), or use the TFDS builder `extended_yale_b` with "
+            "CroppedYale.zip in its manual folder."
+        )
+    return path
+
+
 def load_yaleb_npz(data_dir=None, resolution: str = "192x168") -> dict:
     """Extended Yale-B from the shared npz file, split and labelled as the TFDS builder.
 
@@ -169,16 +190,7 @@ def load_yaleb_npz(data_dir=None, resolution: str = "192x168") -> dict:
         DatasetCorruptError: the file is damaged or lacks an array; the message
             names the file and what failed.
     """
-    path = Path(data_dir) if data_dir and Path(data_dir).is_file() else find_yaleb_npz(data_dir, resolution)
-    if path is None:
-        tried = _npz_candidates(data_dir, resolution)
-        where = ", ".join(map(str, tried)) if tried else "nowhere: data_dir=None and $LREP_ZOO_DATA_DIR is unset"
-        raise DatasetNotFoundError(
-            f"Extended Yale-B npz {_NPZ_NAMES[resolution]} not found (looked for {where}): "
-            "put it under <data_dir>/yaleb_cropped/ and pass that data_dir (or set "
-            "$LREP_ZOO_DATA_DIR), or use the TFDS builder `extended_yale_b` with "
-            "CroppedYale.zip in its manual folder."
-        )
+    path = yaleb_npz_path(data_dir, resolution)
     f = local.read_npz(path, ["images", "subject", "azimuth", "elevation"])
     images = f["images"]
     lengths = {k: len(v) for k, v in f.items()}
