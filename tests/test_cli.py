@@ -217,3 +217,32 @@ def test_startup_capture_keeps_what_is_not_a_log_line():
     for kept in (b"Traceback (most recent call last):", b"UserWarning: something real",
                  b"F0000 00:00:1.0  1 check.cc:1] Check failed"):  # fatal: kept
         assert not _cli_entry.is_noise(kept)
+
+
+def test_demo_grids_are_labelled_and_table_shows_references(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from lrep_zoo.models.dualdis import demo, metrics
+    from lrep_zoo.viz.grids import save_grid
+
+    tiles = np.full((6, 10, 8, 1), 0.5, "float32")
+    plain = Image.open(save_grid(tiles, tmp_path / "plain.png", nrow=3, scale=2))
+    labelled = Image.open(save_grid(tiles, tmp_path / "labelled.png", nrow=3, scale=2,
+                                    row_labels=["id 1", "id 2"], col_labels=["in", "out", "z=1"]))
+    assert labelled.width > plain.width and labelled.height > plain.height
+    pixels = np.asarray(labelled)
+    left = labelled.width - plain.width
+    top = labelled.height - plain.height
+    assert pixels[top:, :left].min() < 100 and pixels[:top, left:].min() < 100  # text drawn
+    np.testing.assert_array_equal(pixels[top:, left:], np.asarray(plain))  # tiles untouched
+
+    refs = demo.references(38, 14)
+    chance, best = refs.values()
+    assert round(chance["y_acc"], 1) == 2.6 and round(chance["y_adv_err"], 1) == 97.4
+    assert best["z_acc"] == 100.0 and best["z_adv_err"] == chance["z_adv_err"]
+    scores = dict(aggregate=90.0, y_acc=99.0, z_acc=95.0, y_adv_err=97.0, z_adv_err=69.0)
+    table = metrics.format_table({"DualDis": scores}, references=refs).splitlines()
+    assert table[2] == "| DualDis | 90.0 | 99.0 | 95.0 | 97.0 | 69.0 |"
+    assert table[3].startswith("| *chance (uniform random guess)* | ") and "*2.6*" in table[3]
+    assert table[4].startswith("| *best") and "*100.0*" in table[4]

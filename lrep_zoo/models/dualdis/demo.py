@@ -3,9 +3,10 @@
 By default trains DualDis on procedurally rendered "relit surfaces"
 (`lrep_zoo.data.relit`: identity = a random smooth 3-D surface, attribute = one of
 9 light directions, Lambertian shading) for a few minutes on CPU, prints the four
-disentangling scores (paper protocol, test split) and writes edit, swap and
-reconstruction grids. With `yaleb_model` (e.g. `applications.DualDis(weights="yaleb")`)
-and Yale-B data, it scores and draws the pretrained model on real faces instead.
+disentangling scores (paper protocol, test split) next to their chance and best
+values, and writes edit, swap and reconstruction grids with labelled rows and
+columns. With `yaleb_model` (e.g. `applications.DualDis(weights="yaleb")`) and
+Yale-B data, it scores and draws the pretrained model on real faces instead.
 
 Example:
 
@@ -20,6 +21,32 @@ from __future__ import annotations
 import json
 import os
 import time
+
+import numpy as np
+
+
+def references(num_classes_y: int, num_classes_z: int) -> dict:
+    """Reference rows of the score table: a uniformly random guess (chance) and the
+    best value of each column under the paper protocol (accuracies 100; adversary
+    errors at the random classifier's, the paper's "best value": an adversary
+    fooled beyond chance can score above it)."""
+    from lrep_zoo.models.dualdis import metrics as disentangling
+
+    errors = disentangling.random_reference(num_classes_y, num_classes_z)
+    chance = {"y_acc": 100.0 / num_classes_y, "z_acc": 100.0 / num_classes_z, **errors}
+    best = {"y_acc": 100.0, "z_acc": 100.0, **errors}
+    for row in (chance, best):
+        row["aggregate"] = disentangling.aggregate(row)
+    return {"chance (uniform random guess)": chance,
+            "best (paper: adversary errors at chance)": best}
+
+
+def _light_names(dataset: str, classes) -> list[str]:
+    if dataset == "relit_surfaces":
+        from lrep_zoo.data import relit
+
+        return [f"az{relit.LIGHTS[c][0]:+d} el{relit.LIGHTS[c][1]:+d}" for c in classes]
+    return [f"light {c}" for c in classes]  # Yale-B's 14 lighting classes (yaleb.lighting_class)
 
 
 def demo(output_dir: str = "lrep_zoo_outputs/demo/dualdis", epochs: int = 8,
@@ -72,13 +99,23 @@ def demo(output_dir: str = "lrep_zoo_outputs/demo/dualdis", epochs: int = 8,
     scores = disentangling.paper_scores(model, test["image"], test["identity"], test["lighting"])
     scores["random_reference"] = disentangling.random_reference(model.num_classes_y, model.num_classes_z)
     scores.update(dataset=dataset, seconds=time.perf_counter() - start)
-    faces, lights = grids.lighting_examples(test["image"], test["identity"], test["lighting"], seed=seed)
-    grids.edit_grid(model, faces[:4], os.path.join(output_dir, "edits.png"))
-    grids.swap_grid(model, faces, lights, os.path.join(output_dir, "swaps.png"))
-    grids.reconstruction_grid(model, test["image"][:12], os.path.join(output_dir, "reconstructions.png"))
+    faces, lights, face_ids, light_ids = grids.lighting_examples(
+        test["image"], test["identity"], test["lighting"], seed=seed, return_labels=True)
+    face_names = [f"id {k}" for k in face_ids]
+    all_lights = _light_names(dataset, range(model.num_classes_z))
+    grids.edit_grid(model, faces[:4], os.path.join(output_dir, "edits.png"),
+                    row_labels=face_names[:4], attribute_names=all_lights)
+    grids.swap_grid(model, faces, lights, os.path.join(output_dir, "swaps.png"),
+                    identity_labels=face_names, attribute_labels=_light_names(dataset, light_ids))
+    shown = [f"id {k} {name}" for k, name in zip(
+        np.asarray(test["identity"][:12]), _light_names(dataset, np.asarray(test["lighting"][:12])))]
+    grids.reconstruction_grid(model, test["image"][:12],
+                              os.path.join(output_dir, "reconstructions.png"), col_labels=shown)
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(scores, f, indent=1)
     if verbose:
-        print(disentangling.format_table({f"DualDis on {dataset} (test, paper protocol)": scores}))
+        print(disentangling.format_table(
+            {f"DualDis on {dataset} (test, paper protocol)": scores},
+            references=references(model.num_classes_y, model.num_classes_z)))
         print(f"grids: {output_dir}/edits.png, swaps.png, reconstructions.png")
     return scores

@@ -100,12 +100,27 @@ def majority_reference(y_train, z_train, y_test, z_test) -> dict:
     }
 
 
-def format_table(rows: dict, title: str = "") -> str:
-    """Markdown table of score rows `{name: scores}`."""
+def format_table(rows: dict, title: str = "", references: dict | None = None) -> str:
+    """Markdown table of score rows `{name: scores}`.
+
+    `references` (`{name: scores}`, e.g. chance level and the best value of each
+    column) are rows in italics below the scores, so that each column shows its
+    reference beside the scores; a missing key is `-`.
+
+    Example:
+
+    ```python
+    chance = {"y_acc": 2.6, "z_acc": 7.1, "y_adv_err": 97.4, "z_adv_err": 92.9}
+    print(format_table({"DualDis": scores}, references={"chance": chance}))
+    ```
+    """
     lines = [title] if title else []
-    lines.append("| model | aggr. | h_y->y | h_z->z | h_z->y_adv | h_y->z_adv |")
+    lines.append("| model | aggr. | h_y->y acc. | h_z->z acc. | h_z->y_adv err. | h_y->z_adv err. |")
     lines.append("|---|---|---|---|---|---|")
     for name, s in rows.items():
         cells = ["-" if s.get(k) is None else f"{s[k]:.1f}" for k in SCORE_KEYS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, s in (references or {}).items():
+        cells = ["-" if s.get(k) is None else f"*{s[k]:.1f}*" for k in SCORE_KEYS]
+        lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
     return "\n".join(lines)
