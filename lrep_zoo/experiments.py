@@ -1,8 +1,8 @@
 """Helpers shared by several recipes: result tables and the MNIST feature classifier.
 
 Method-specific experiment code lives beside the method
-(`lrep_zoo.models.shade.experiment`, `lrep_zoo.models.hybridnet.experiment`,
-`lrep_zoo.models.dualdis.experiment`); recipes import these modules, never
+(`lrep_zoo.models.shade.experiment`, `lrep_zoo.models.hybridnet.experiment`; the
+Yale-B splits: `lrep_zoo.data.yaleb.load_yaleb`); recipes import these modules, never
 each other.
 """
 

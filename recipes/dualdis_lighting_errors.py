@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from lrep_zoo.models.dualdis.experiment import load_data
+from lrep_zoo.data.yaleb import load_yaleb as load_data
 from lrep_zoo.recipe_config import option, parse, record
 
 NAME = "dualdis_lighting_errors"

@@ -35,7 +35,7 @@ import platform
 import time
 from typing import Literal
 
-from lrep_zoo.models.dualdis.experiment import load_data
+from lrep_zoo.data.yaleb import load_yaleb as load_data
 from lrep_zoo.recipe_config import build_parser, command, from_args, option, record
 
 NAME = "dualdis_yaleb"

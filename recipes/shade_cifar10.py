@@ -2,7 +2,7 @@
 
 Trains the MLP (3x512, Zhang et al. 2017) or the small AlexNet-style ConvNet of
 `lrep_zoo.models.shade.classifiers` with each regulariser of
-`lrep_zoo.models.shade.regularizers.REGULARIZERS` (none, weight decay, entropy min H(H),
+`lrep_zoo.layers.shade_regularizers.REGULARIZERS` (none, weight decay, entropy min H(H),
 dropout, SHADE, SHADE + dropout) and prints the paper's table: test accuracy,
 mean +- std over `--seeds`.
 
@@ -20,7 +20,7 @@ Protocol (methods.md, section 1):
 - the binarised-activation check (Table A.1): the trained SHADE (and
   no-regularisation) models are re-evaluated with each hidden layer's
   pre-activations replaced by their binary code `Z = [h > 0]` (mapped to
-  `E(H | Z)`, see `lrep_zoo.models.shade.regularizers.binarize_layer`).
+  `E(H | Z)`, see `lrep_zoo.layers.shade_regularizers.binarize_layer`).
 
 Offline, `--data-dir ../shared/data` holds a partial CIFAR-10 (5,085 training
 and 1,017 test images); online, full CIFAR-10 comes through TFDS. Writes

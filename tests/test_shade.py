@@ -16,9 +16,9 @@ from lrep_zoo.layers.shade import EntropyVariance
 from lrep_zoo.models.shade.classifiers import alexnet
 from lrep_zoo.models.shade.classifiers import lenet
 from lrep_zoo.models.shade.classifiers import mlp
-from lrep_zoo.models.shade.regularizers import REGULARIZERS
-from lrep_zoo.models.shade.regularizers import add_shade
-from lrep_zoo.models.shade.regularizers import binarize_layer
+from lrep_zoo.layers.shade_regularizers import REGULARIZERS
+from lrep_zoo.layers.shade_regularizers import add_shade
+from lrep_zoo.layers.shade_regularizers import binarize_layer
 
 BACKEND = keras.backend.backend()
 # torch.compile works but costs about a minute on CPU: keep it out of tests.

@@ -401,6 +401,42 @@ def load_cropped_yale(root) -> dict:
     )
 
 
+def load_yaleb(data_dir=None, resolution: str = "192x168") -> dict:
+    """Yale-B splits as numpy dicts: the npz fast path, else the `extended_yale_b` builder.
+
+    Args:
+        data_dir: Folder holding the Yale-B npz (`yaleb_cropped/`), else
+            `$LREP_ZOO_DATA_DIR`; without an npz, the TFDS data_dir of the
+            `extended_yale_b` builder (192x168 only).
+        resolution: The npz resolution.
+
+    Returns:
+        `{split: {"image", "identity", "lighting", "azimuth", "elevation"}}` for `SPLITS`.
+
+    Example:
+
+    ```python
+    data = load_yaleb("../shared/data")
+    sorted(data)  # ['test', 'train', 'validation']
+    ```
+    """
+    try:
+        return load_yaleb_npz(data_dir, resolution)
+    except FileNotFoundError:
+        if resolution != "192x168":
+            raise
+    import tensorflow_datasets as tfds
+
+    builder = builder_class()(data_dir=data_dir)
+    builder.download_and_prepare()
+    fields = ("image", "identity", "lighting", "azimuth", "elevation")
+    out = {}
+    for split in SPLITS:
+        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        out[split] = {k: arrays[k] for k in fields}
+    return out
+
+
 # ------------------------------------------------------------------ TFDS builder
 _BUILDER = None
 _URL = "http://vision.ucsd.edu/extyaleb/CroppedYaleBZip/CroppedYale.zip"

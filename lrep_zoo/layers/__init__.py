@@ -1,9 +1,30 @@
-"""Keras layers of lrep_zoo."""
+"""Keras layers shared by several methods, and SHADE's insertion tools.
+
+`shade_regularizers` sits beside `SHADE`: the paper's regulariser names, `shade_layer`
+(the one constructor of a pre-activation SHADE layer), `add_shade` and `binarize_layer`.
+"""
 
 from lrep_zoo.layers.binarize import Binarize
 from lrep_zoo.layers.lens import Lens
 from lrep_zoo.layers.noise import MaskingNoise
 from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.layers.shade import SHADE, EntropyVariance
+from lrep_zoo.layers.shade_regularizers import (
+    REGULARIZERS,
+    add_shade,
+    binarize_layer,
+    shade_layer,
+)
 
-__all__ = ["SHADE", "Binarize", "EntropyVariance", "Lens", "MaskingNoise", "Sampling"]
+__all__ = [
+    "REGULARIZERS",
+    "SHADE",
+    "Binarize",
+    "EntropyVariance",
+    "Lens",
+    "MaskingNoise",
+    "Sampling",
+    "add_shade",
+    "binarize_layer",
+    "shade_layer",
+]

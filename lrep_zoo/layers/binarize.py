@@ -16,7 +16,7 @@ class Binarize(keras.layers.Layer):
         value0[i]  otherwise    (Z = 0)
 
     `value0` and `value1` are non-trainable per-unit weights, initialised to
-    `low` and `high`. `lrep_zoo.models.shade.regularizers.binarize_layer` sets them to
+    `low` and `high`. `lrep_zoo.layers.shade_regularizers.binarize_layer` sets them to
     `E(H | Z=z)` (the SHADE moving averages `mu^z`, or the same estimate
     computed on data) so that the layer after it sees the binary code at the
     scale it was trained with; with `values="unit"` they stay 0 and 1.

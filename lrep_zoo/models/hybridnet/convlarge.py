@@ -20,7 +20,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from lrep_zoo.models.shade.regularizers import shade_layer
+from lrep_zoo.layers.shade_regularizers import shade_layer
 
 
 def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,

@@ -1,15 +1,17 @@
-"""SHADE in networks: the classifiers of the paper's table, `add_shade`, `binarize_layer`.
+"""SHADE, the method: the classifiers of the paper's table, its experiment protocol and presets.
 
-The `SHADE` layer itself is shared (`lrep_zoo.layers.SHADE`: HybridNet uses it too)."""
+The `SHADE` layer and its insertion tools (`add_shade`, `binarize_layer`, `shade_layer`,
+`REGULARIZERS`) are shared core (`lrep_zoo.layers`: HybridNet uses them too) and are
+re-exported here."""
 
-from lrep_zoo.models.shade.classifiers import alexnet, lenet, mlp
-from lrep_zoo.models.shade.regularizers import (
+from lrep_zoo.layers.shade_regularizers import (
     REGULARIZERS,
     add_shade,
     binarize_layer,
     check_regularizer,
     shade_layer,
 )
+from lrep_zoo.models.shade.classifiers import alexnet, lenet, mlp
 
 __all__ = [
     "REGULARIZERS",

@@ -3,7 +3,7 @@
 Every hidden Dense/Conv layer is built as `linear -> [regulariser] ->
 activation [-> Dropout]`, so that SHADE and the entropy penalty see the
 pre-activations, as in the paper ("applied pre-activation, unit-wise, on all
-layers"). The regulariser is one of `lrep_zoo.models.shade.regularizers.REGULARIZERS`:
+layers"). The regulariser is one of `lrep_zoo.layers.shade_regularizers.REGULARIZERS`:
 
 | name            | what is added                                        |
 |-----------------|------------------------------------------------------|
@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 
 from lrep_zoo.layers.shade import EntropyVariance
-from lrep_zoo.models.shade.regularizers import check_regularizer, shade_layer
+from lrep_zoo.layers.shade_regularizers import check_regularizer, shade_layer
 
 
 class _Regularization:
@@ -89,7 +89,7 @@ def mlp(
         input_shape: Shape of one sample, e.g. `(28, 28, 3)`.
         num_classes: Number of output units.
         hidden: Widths of the hidden layers (named `fc1`, `fc2`, ...).
-        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.layers.shade_regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (SHADE `beta`, entropy weight,
             or L2 coefficient); required for all but `none` and `dropout`.
         dropout_rate: Dropout rate for `dropout` and `shade_dropout`.
@@ -143,7 +143,7 @@ def alexnet(
         num_classes: Number of output units.
         filters: Filters of the conv blocks (named `conv1`, `conv2`, ...).
         dense: Widths of the fully connected hidden layers.
-        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.layers.shade_regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (see `mlp`).
         dropout_rate: Dropout rate after the hidden Dense layers.
         momentum: SHADE moving-average coefficient.
@@ -187,7 +187,7 @@ def lenet(
         num_classes: Number of output units.
         filters: Filters of the conv blocks (named `conv1`, `conv2`, ...).
         dense: Widths of the fully connected hidden layers.
-        regularizer: One of `lrep_zoo.models.shade.regularizers.REGULARIZERS`.
+        regularizer: One of `lrep_zoo.layers.shade_regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (see `mlp`).
         dropout_rate: Dropout rate after the hidden Dense layers.
         momentum: SHADE moving-average coefficient.

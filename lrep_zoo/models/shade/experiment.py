@@ -261,7 +261,7 @@ def binarized_check(model, x_eval: np.ndarray, y_eval: np.ndarray,
     binarized_check(model, x_test, y_test, x_fit=x_train[:2000])  # {'full': ..., 'fc1': ...}
     ```
     """
-    from lrep_zoo.models.shade.regularizers import binarize_layer
+    from lrep_zoo.layers.shade_regularizers import binarize_layer
 
     out = {"full": accuracy(model, x_eval, y_eval)}
     names = [l.name for l in model.layers
