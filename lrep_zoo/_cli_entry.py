@@ -34,7 +34,6 @@ import tempfile
 # Set before TensorFlow / gRPC start; only where the user has not set them.
 QUIET_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow's C++ INFO and WARNING lines
-    "TF_CPP_MAX_VLOG_LEVEL": "-1",
     "GRPC_VERBOSITY": "ERROR",  # gRPC's C core (TF's distributed runtime)
     "GLOG_minloglevel": "2",  # libraries that log through glog
 }
