@@ -263,3 +263,12 @@ def test_npz_errors_name_the_file_and_the_problem(tmp_path, monkeypatch):
              azimuth=np.zeros(3), elevation=np.zeros(3))
     with pytest.raises(DatasetCorruptError, match=r"lengths .*'subject': 2"):
         yaleb.load_yaleb_npz(tmp_path, "48x42")
+
+
+def test_other_unreadable_zips_in_manual_folder_are_passed_over(tmp_path, no_download):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "other_dataset.zip").write_bytes(b"not a zip")  # TFDS' manual folder is shared
+    assert yaleb.find_cropped_yale(manual) is None
+    with pytest.raises(DatasetNotFoundError, match="other_dataset.zip"):  # listed, not corrupt
+        _build(tmp_path, manual_dir=str(manual))

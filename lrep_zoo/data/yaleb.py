@@ -556,14 +556,20 @@ def find_cropped_yale(manual) -> Path | None:
     none does (also when `manual` does not exist).
 
     Raises:
-        DatasetCorruptError: a zip there is damaged (named in the message).
+        DatasetCorruptError: `CroppedYale.zip` or an image there is damaged (named in
+            the message); other unreadable zips (of other datasets: TFDS' default
+            manual folder is shared) are passed over.
     """
     manual = Path(manual)
     if not manual.is_dir():
         return None
     for candidate in _manual_candidates(manual):
-        if candidate.exists() and any(True for _ in _peek(candidate)):
-            return candidate
+        try:
+            if candidate.exists() and any(True for _ in _peek(candidate)):
+                return candidate
+        except DatasetCorruptError:
+            if candidate.suffix != ".zip" or candidate.name == "CroppedYale.zip":
+                raise
     return None
 
 
