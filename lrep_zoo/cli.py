@@ -110,13 +110,12 @@ def _output_dir(path, *, flag: str, overwrite: bool, explicit: bool) -> Path:
 
 
 def _demo(args) -> int:
-    from lrep_zoo.demo import DEMOS, OUTPUT_ROOT, run_demo
+    from lrep_zoo.demo import OUTPUT_ROOT, run_demo
 
     if args.data_dir and args.model != "dualdis":
         raise CliError("--data-dir is for the dualdis demo only.")
     explicit = args.output_dir is not None
     output_dir = args.output_dir if explicit else str(OUTPUT_ROOT / args.model)
-    assert args.model in DEMOS
     _output_dir(output_dir, flag="--output-dir", overwrite=args.overwrite, explicit=explicit)
     if args.model == "dualdis" and args.data_dir:
         from lrep_zoo.data import yaleb
