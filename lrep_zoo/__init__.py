@@ -15,6 +15,10 @@ model = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
 
 __version__ = "0.1.0"
 
+from lrep_zoo import _cli_entry
+
+_cli_entry.begin()  # the `lrep-zoo` command only: silences TensorFlow's start-up logs
+
 from lrep_zoo import applications
 from lrep_zoo import data
 from lrep_zoo import layers
