@@ -6,7 +6,10 @@ data stream, augmentation and noise), `hybridnet` (both branches, Mean
 Teacher stability, reconstruction, intermediate reconstructions, branch
 balancing) and `hybridnet_shade` (the same with SHADE on the encoders). Writes
 `results.json` (the options, per run and mean +- std per row), reconstruction
-grids (x, x_hat_c, x_hat_u, x_hat) and, with `--save-weights`, weights. The
+grids (x, x_hat_c, x_hat_u, x_hat) and, with `--save-weights`, each trained model
+as a preset folder `<output-dir>/<variant>_seed<seed>/` (`model.save_to_preset`:
+config.json, model.weights.h5, metadata.json with the rerun command and the test
+scores; it loads with `HybridNet.from_preset(folder)`). The
 rows and their training are `lrep_zoo.models.hybridnet.experiment`
 (`build_mnist`, `train_mnist`).
 
@@ -27,7 +30,7 @@ import numpy as np
 
 from lrep_zoo.models.hybridnet.experiment import MNIST_VARIANTS as VARIANTS
 from lrep_zoo.models.hybridnet.experiment import MnistProtocol, classification_scores, train_mnist
-from lrep_zoo.recipe_config import option, parse, record
+from lrep_zoo.recipe_config import command, option, parse, record
 
 NAME = "hybridnet_mnist"
 DESCRIPTION = "HybridNet (+ SHADE) vs supervised baseline on MNIST, 100/1000 labels"
@@ -49,8 +52,10 @@ class Config(MnistProtocol):
         help="only merge the results.json of these output folders into a table")
 
 
-def evaluate(model, data_dir=None, x_test=None, y_test=None) -> dict:
+def evaluate(model, data_dir=None, x_test=None, y_test=None, limit: int | None = None) -> dict:
     """Test accuracy (fractions) of the student and of the Mean Teacher when there is one.
+
+    `limit` (the CLI's `--limit`): score only the first `limit` test images.
 
     Example:
 
@@ -63,6 +68,7 @@ def evaluate(model, data_dir=None, x_test=None, y_test=None) -> dict:
     if x_test is None:
         x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
         x_test = x_test.astype("float32")[..., None] / 255.0
+    x_test, y_test = x_test[:limit], y_test[:limit]
     return classification_scores(model, x_test, y_test, batch_size=1000)
 
 
@@ -102,7 +108,14 @@ def run(config: Config | None = None) -> dict:
                     model, x_test[:12], out / f"{variant}_seed{seed}_reconstructions.png")
                 run_out["grid"] = str(grid)
             if config.save_weights:
-                model.save_weights(out / f"{variant}_seed{seed}.weights.h5")
+                preset = model.save_to_preset(
+                    out / f"{variant}_seed{seed}", command=command(NAME, config),
+                    overwrite=True, extra_metadata={
+                        "recipe": NAME, "variant": variant, "seed": seed,
+                        "labels": config.labels, "steps": config.steps,
+                        "train_seconds": round(seconds, 1),
+                        "test_scores": scores, "test_images": int(len(x_test))})
+                run_out["preset"] = str(preset)
             results["runs"].append(run_out)
             print(json.dumps(run_out), flush=True)
             _summarise(results)

@@ -27,12 +27,18 @@ Protocol:
 Offline, `--data-dir ../shared/data` holds the first 17,435 MNIST training
 images (so "all" = 15,435 after the validation split) and the full test set;
 online, full MNIST comes through TFDS. Writes `results.json` (the options, every
-run, the selection grids, the tables) to `--output-dir`. The training loop is
+run, the selection grids, the tables) to `--output-dir`; with `--save-presets`, each
+trained model as a preset folder `<output-dir>/<arch>_<labels>_<regularizer>_seed<seed>/`
+(`lrep_zoo.applications.preset_mixin.save_to_preset`: the functional model serialised
+in config.json, model.weights.h5, metadata.json with the rerun command and the scores;
+it loads with `preset_mixin.from_preset(folder)`). The training loop is
 `lrep_zoo.models.shade.experiment`.
 
     lrep-zoo train shade_mnist_limited --data-dir ../shared/data --seeds 0 1 2
     python recipes/shade_mnist_limited.py --labels 1000 --regularizers none shade --steps 300
     python recipes/shade_mnist_limited.py --arch mlp --labels 1000   # MLP 2x256
+    lrep-zoo train shade_mnist_limited --data-dir ../shared/data --labels 1000 \
+        --regularizers shade --weight shade=0.001 --seeds 0 --save-presets  # shade_lenet_mnist_1000
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import numpy as np
 from lrep_zoo.experiments import cell, markdown_table, summarise
 from lrep_zoo.models.shade import experiment as shade_experiment
 from lrep_zoo.models.shade.experiment import LABELS, REGULARIZER_NAMES
-from lrep_zoo.recipe_config import jit_compile, option, parse, record
+from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
 
 NAME = "shade_mnist_limited"
 DESCRIPTION = "SHADE vs no regul./weight decay on MNIST with 100/500/1000/all labels (LeNet, MLP)"
@@ -103,6 +109,8 @@ class Config:
     test_images: int | None = option(None, help="score only the first N test images "
                                                 "(smoke runs)")
     jit: bool = option(True, help="jit_compile=False (default: 'auto')")
+    save_presets: bool = option(False, help="write every trained model as a preset folder "
+                                            "<output-dir>/<arch>_<labels>_<reg>_seed<seed>/")
     verbose: int = 1
 
     def resolved_steps(self) -> int:
@@ -112,6 +120,26 @@ class Config:
         numeric = [int(n) for n in self.labels if n != "all"]
         largest = max(numeric) if len(numeric) == len(self.labels) else 60000
         return max(1, self.epochs * largest // self.batch_size)
+
+
+def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
+    """MNIST test accuracy (a fraction) of a trained classifier (logits), e.g. a preset.
+
+    `limit` (the CLI's `--limit`): score only the first `limit` test images.
+
+    Example:
+
+    ```python
+    evaluate(lrep_zoo.applications.ShadeLeNet(weights="mnist_1000"), "../shared/data")
+    ```
+    """
+    from lrep_zoo import data
+
+    x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
+    x_test, y_test = x_test[:limit], y_test[:limit].astype("int64")
+    x_test = x_test.astype("float32").reshape(len(x_test), 28, 28, 1) / 255.0
+    return {"accuracy": shade_experiment.accuracy(model, x_test, y_test),
+            "test_images": int(len(y_test))}
 
 
 def _labelled_indices(y_pool, labels, seed):
@@ -137,6 +165,7 @@ def run(config: Config | None = None) -> dict:
     import keras
 
     from lrep_zoo import data, reporting
+    from lrep_zoo.applications.preset_mixin import save_to_preset
 
     config = config or Config()
     arch = config.arch
@@ -200,6 +229,13 @@ def run(config: Config | None = None) -> dict:
                 model, scores, seconds = train(reg, weights.get(reg), seed)
                 run_out = {"labels": n, "regularizer": reg, "weight": weights.get(reg),
                            "seed": seed, **scores, "train_seconds": round(seconds, 1)}
+                if config.save_presets:
+                    run_out["preset"] = str(save_to_preset(
+                        model, out / f"{arch}_{n}_{reg}_seed{seed}",
+                        command=command(NAME, config), overwrite=True,
+                        extra_metadata={"recipe": NAME, **run_out, "steps": steps,
+                                        "test_images": int(len(y_test)),
+                                        "pool_images": int(len(y_pool))}))
                 if n == str(config.binarize_labels) and reg in ("none", "shade"):
                     idx = _labelled_indices(y_pool, n, seed)
                     run_out["binarized"] = shade_experiment.binarized_check(

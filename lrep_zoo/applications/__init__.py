@@ -11,7 +11,9 @@ denoised = dae.predict(np.zeros((2, 28, 28, 1), "float32"))
 
 Each constructor is a thin wrapper of the model class' `from_preset`
 (`PresetMixin`): `DualDis(weights="yaleb")` is
-`lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`.
+`lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`. `ShadeLeNet` is a plain
+functional Keras model: `from_preset("shade_lenet_mnist_1000")` (the module function,
+which loads any preset and `save_to_preset` folder).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from lrep_zoo.applications.registry import (
     preset_config,
     resolve_weights,
 )
-from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.applications.preset_mixin import PresetMixin, from_preset, save_to_preset
 
 
 def _application(model: str, weights, default: str, **overrides):
@@ -123,19 +125,89 @@ def GAN(weights: str | os.PathLike | None = "mnist", **overrides):
     return _application("GAN", weights, "mnist", **overrides)
 
 
+def HybridNet(weights: str | os.PathLike | None = "mnist_100", **overrides):
+    """HybridNet + SHADE, MNIST nets; `weights="mnist_100"`: trained with 100 MNIST labels.
+
+    Takes images in [0, 1], shape (N, 28, 28, 1); `classify` gives class probabilities.
+
+    Example:
+
+    ```python
+    import numpy as np
+    model = lrep_zoo.applications.HybridNet(weights="mnist_100")
+    probs = model.classify(np.zeros((2, 28, 28, 1), "float32"))  # (2, 10)
+    outputs = model(np.zeros((2, 28, 28, 1), "float32"))  # x_hat_c, x_hat_u, x_hat, ...
+    ```
+    """
+    return _application("HybridNet", weights, "mnist_100", **overrides)
+
+
+def TemperedGAN(weights: str | os.PathLike | None = "mnist", **overrides):
+    """Tempered (lens) non-saturating GAN; `weights="mnist"` loads the MNIST preset.
+
+    Example:
+
+    ```python
+    gan = lrep_zoo.applications.TemperedGAN(weights="mnist")
+    images = gan.sample(16, seed=0)  # (16, 28, 28, 1) in [0, 1]
+    ```
+    """
+    return _application("TemperedGAN", weights, "mnist", **overrides)
+
+
+def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
+    """The SHADE paper's small LeNet, a functional `keras.Model` returning logits.
+
+    `weights="mnist_1000"`: trained with SHADE (weight 1e-3) on 1,000 MNIST labels
+    (preset `shade_lenet_mnist_1000`). Takes images in [0, 1], shape (N, 28, 28, 1).
+
+    Args:
+        weights: `"mnist_1000"`, `None` (random initialisation of that architecture),
+            a `.weights.h5` path or a preset folder (`save_to_preset`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    net = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")
+    logits = net.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)  # (2, 10)
+    ```
+    """
+    from lrep_zoo.models.shade.presets import LENET_PRESETS
+
+    default = LENET_PRESETS["mnist_1000"]
+    if weights is None:
+        return load_preset(default, weights=None)
+    if str(weights) in LENET_PRESETS:
+        return from_preset(LENET_PRESETS[str(weights)])
+    if os.path.isdir(weights):
+        return from_preset(weights)
+    if os.path.sep in str(weights) or str(weights).endswith(".h5"):
+        return load_preset(default, weights=weights)
+    raise PresetError(
+        f"Unknown weights {weights!r} for ShadeLeNet: pass one of {sorted(LENET_PRESETS)}, "
+        f"None (random initialisation), the path of a .weights.h5 file or a preset folder."
+    )
+
+
 __all__ = [
     "DualDis",
     "GAN",
+    "HybridNet",
+    "ShadeLeNet",
+    "TemperedGAN",
     "VAE",
     "PRESETS",
     "DenoisingAutoEncoder",
     "Preset",
     "PresetMixin",
     "PresetError",
+    "from_preset",
     "get_preset",
     "list_presets",
     "load_preset",
     "load_weights_into",
     "preset_config",
     "resolve_weights",
+    "save_to_preset",
 ]

@@ -2,7 +2,9 @@
 
 A preset folder holds:
 
-- `config.json`: `{"model": <class name>, "config": model.get_config()}`;
+- `config.json`: `{"model": <class name>, "config": model.get_config()}`; for a
+  plain Keras model (functional or `Sequential`, e.g. the SHADE classifiers)
+  `{"model": "Functional", "config": keras.saving.serialize_keras_object(model)}`;
 - `model.weights.h5`: the weights of an uncompiled copy (no optimizer state);
 - `metadata.json`: the sha256 of the weights, the Keras and lrep_zoo versions, the
   parameter count, the backend, the training command and the date (`preset_metadata`).
@@ -20,6 +22,19 @@ model = DualDis.from_preset("dualdis_yaleb")
 folder = model.save_to_preset(tempfile.mkdtemp() + "/my_dualdis", command="example")
 again = DualDis.from_preset(folder)
 sorted(DualDis.presets)  # ['dualdis_yaleb', 'dualdis_yaleb_multitask']
+```
+
+Plain Keras models (no lrep_zoo class) use the module functions `save_to_preset`
+and `from_preset`, which take any model:
+
+```python
+import tempfile
+from lrep_zoo.applications.preset_mixin import from_preset, save_to_preset
+from lrep_zoo.models.shade.classifiers import lenet
+net = lenet((28, 28, 1), 10, regularizer="shade", weight=1e-3)
+folder = save_to_preset(net, tempfile.mkdtemp() + "/my_lenet", command="example")
+again = from_preset(folder)          # a functional keras.Model with the same weights
+trained = from_preset("shade_lenet_mnist_1000")  # a registered one, by name
 ```
 """
 
@@ -107,9 +122,11 @@ class PresetMixin:
         if name in registry.PRESETS:
             entry = registry.PRESETS[name]
             if entry.model != cls.__name__:
+                how = ("lrep_zoo.applications.from_preset" if entry.model == registry.FUNCTIONAL
+                       else f"lrep_zoo.models.{entry.model}.from_preset")
                 raise PresetError(
                     f"Preset {name!r} is a {entry.model}, not a {cls.__name__}: load it with "
-                    f"lrep_zoo.models.{entry.model}.from_preset({name!r}). "
+                    f"{how}({name!r}). "
                     f"{cls.__name__} presets: {sorted(cls.presets)}."
                 )
             return registry.load_preset(name, weights="preset" if load_weights else None,
@@ -158,27 +175,112 @@ class PresetMixin:
         again = DenoisingAutoEncoder.from_preset(folder)
         ```
         """
-        folder = Path(preset_dir)
-        if folder.exists() and not folder.is_dir():
-            raise PresetError(f"Cannot save a preset to {folder}: it exists and is not a folder.")
-        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-            raise PresetError(
-                f"Preset folder {folder} is not empty: pass overwrite=True to replace its "
-                f"{CONFIG_FILE}, {WEIGHTS_FILE} and {METADATA_FILE} (other files are kept), "
-                f"or choose another folder."
-            )
-        _check_extra(extra_metadata)
-        folder.mkdir(parents=True, exist_ok=True)
-        # Publish from an uncompiled copy: the weights file then holds no optimizer state.
-        fresh = type(self).from_config(self.get_config())
-        fresh.set_weights(self.get_weights())
-        spec = {"model": type(self).__name__, "config": fresh.get_config()}
-        text = json.dumps(spec, indent=2)  # before writing anything: fails on odd configs
-        fresh.save_weights(folder / WEIGHTS_FILE)
-        (folder / CONFIG_FILE).write_text(text + "\n")
-        metadata = preset_metadata(fresh, folder / WEIGHTS_FILE, command, extra_metadata)
-        (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        return folder
+        return save_to_preset(self, preset_dir, command=command, overwrite=overwrite,
+                              extra_metadata=extra_metadata)
+
+
+def _uncompiled_copy(model: keras.Model) -> tuple[keras.Model, dict]:
+    """An uncompiled copy of `model` with its weights, and its `config.json` entries."""
+    if isinstance(model, PresetMixin):
+        fresh = type(model).from_config(model.get_config())
+        fresh.set_weights(model.get_weights())
+        return fresh, {"model": type(model).__name__, "config": fresh.get_config()}
+    serialized = keras.saving.serialize_keras_object(model)
+    # Publish the architecture only: no optimizer, loss or metrics.
+    serialized["compile_config"] = None
+    try:
+        fresh = keras.saving.deserialize_keras_object(serialized)
+    except Exception as e:  # noqa: BLE001 - any failure means: not serialisable this way
+        raise PresetError(
+            f"Cannot save {type(model).__name__} {model.name!r} as a preset: it is neither an "
+            f"lrep_zoo model class nor a Keras model that keras.saving.deserialize_keras_object "
+            f"rebuilds ({e})."
+        ) from None
+    fresh.set_weights(model.get_weights())
+    return fresh, {"model": registry.FUNCTIONAL,
+                   "config": keras.saving.serialize_keras_object(fresh)}
+
+
+def save_to_preset(
+    model: keras.Model,
+    preset_dir: str | os.PathLike,
+    command: str | None = None,
+    overwrite: bool = False,
+    extra_metadata: dict | None = None,
+) -> Path:
+    """`model.save_to_preset(...)` for any Keras model, lrep_zoo class or not.
+
+    An lrep_zoo model (`PresetMixin`) is written as its class and `get_config()`; any
+    other Keras model (functional, `Sequential`, registered subclasses) as
+    `{"model": "Functional", "config": keras.saving.serialize_keras_object(model)}`,
+    loaded back by `from_preset`. Arguments and files: `PresetMixin.save_to_preset`.
+
+    Example:
+
+    ```python
+    import tempfile
+    import keras
+    from lrep_zoo.applications.preset_mixin import save_to_preset
+    inputs = keras.Input((4,))
+    net = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    save_to_preset(net, tempfile.mkdtemp() + "/tiny", command="example")
+    ```
+    """
+    folder = Path(preset_dir)
+    if folder.exists() and not folder.is_dir():
+        raise PresetError(f"Cannot save a preset to {folder}: it exists and is not a folder.")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise PresetError(
+            f"Preset folder {folder} is not empty: pass overwrite=True to replace its "
+            f"{CONFIG_FILE}, {WEIGHTS_FILE} and {METADATA_FILE} (other files are kept), "
+            f"or choose another folder."
+        )
+    _check_extra(extra_metadata)
+    # Publish from an uncompiled copy: the weights file then holds no optimizer state.
+    fresh, spec = _uncompiled_copy(model)
+    text = json.dumps(spec, indent=2)  # before writing anything: fails on odd configs
+    folder.mkdir(parents=True, exist_ok=True)
+    fresh.save_weights(folder / WEIGHTS_FILE)
+    (folder / CONFIG_FILE).write_text(text + "\n")
+    metadata = preset_metadata(fresh, folder / WEIGHTS_FILE, command, extra_metadata)
+    metadata["model"] = spec["model"]
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return folder
+
+
+def from_preset(preset: str | os.PathLike, load_weights: bool = True, **overrides):
+    """The model of a registered preset or a preset folder, whatever its class.
+
+    A `"Functional"` preset (a plain Keras model, see `save_to_preset`) comes back as
+    the `keras.Model` that `keras.saving.deserialize_keras_object` rebuilds (it takes
+    no `overrides`); any other is `lrep_zoo.models.<model>.from_preset(preset)`.
+
+    Example:
+
+    ```python
+    from lrep_zoo.applications.preset_mixin import from_preset
+    net = from_preset("shade_lenet_mnist_1000")   # keras.Model (functional LeNet)
+    gan = from_preset("gan_mnist")                # lrep_zoo.models.GAN
+    ```
+    """
+    name = os.fspath(preset)
+    if name in registry.PRESETS:
+        model = registry.PRESETS[name].model
+    elif Path(name).is_dir():
+        model = _read_spec(Path(name))["model"]
+    else:
+        raise PresetError(
+            f"{name!r} is neither a registered preset ({registry.list_presets()}) nor a "
+            f"preset folder ({CONFIG_FILE} + {WEIGHTS_FILE})."
+        )
+    if model == registry.FUNCTIONAL:
+        if name in registry.PRESETS:
+            return registry.load_preset(name, weights="preset" if load_weights else None,
+                                        **overrides)
+        return _from_folder(None, Path(name), load_weights, overrides)
+    from lrep_zoo import models
+
+    return getattr(models, model).from_preset(name, load_weights=load_weights, **overrides)
 
 
 def preset_metadata(
@@ -253,8 +355,8 @@ def _check_extra(extra_metadata: dict | None) -> None:
         raise ValueError(f"extra_metadata may not set {clash}: they describe the weights file.")
 
 
-def _from_folder(cls, folder: Path, load_weights: bool, overrides: dict):
-    """`cls` from the preset folder `folder` (see `PresetMixin.from_preset`)."""
+def _read_spec(folder: Path) -> dict:
+    """The `config.json` of preset folder `folder`, checked for its two entries."""
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
         raise PresetError(
@@ -266,10 +368,22 @@ def _from_folder(cls, folder: Path, load_weights: bool, overrides: dict):
         raise PresetError(f"{config_path} is not valid JSON ({e}).") from None
     if not isinstance(spec, dict) or not {"model", "config"} <= set(spec):
         raise PresetError(f"{config_path} must hold {{\"model\": ..., \"config\": ...}}.")
-    if spec["model"] != cls.__name__:
+    return spec
+
+
+def _from_folder(cls, folder: Path, load_weights: bool, overrides: dict):
+    """`cls` from the preset folder `folder` (see `PresetMixin.from_preset`).
+
+    `cls=None`: a `"Functional"` folder (see `from_preset`)."""
+    spec = _read_spec(folder)
+    expected = cls.__name__ if cls is not None else registry.FUNCTIONAL
+    if spec["model"] != expected:
+        how = (f"lrep_zoo.applications.preset_mixin.from_preset({str(folder)!r})"
+               if spec["model"] == registry.FUNCTIONAL
+               else f"lrep_zoo.models.{spec['model']}.from_preset({str(folder)!r})")
         raise PresetError(
-            f"Preset folder {folder} holds a {spec['model']}, not a {cls.__name__}: load it "
-            f"with lrep_zoo.models.{spec['model']}.from_preset({str(folder)!r})."
+            f"Preset folder {folder} holds a {spec['model']}, not a {expected}: load it "
+            f"with {how}."
         )
     metadata = read_metadata(folder)
     if metadata is not None and metadata.get("model", spec["model"]) != spec["model"]:
@@ -277,7 +391,7 @@ def _from_folder(cls, folder: Path, load_weights: bool, overrides: dict):
             f"{folder / METADATA_FILE} describes a {metadata['model']} but {CONFIG_FILE} "
             f"a {spec['model']}."
         )
-    model = cls.from_config({**spec["config"], **overrides})
+    model = registry.build_model(spec, overrides, where=str(folder))
     if not load_weights:
         return model
     weights = folder / WEIGHTS_FILE

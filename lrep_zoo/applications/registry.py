@@ -36,6 +36,9 @@ import keras
 
 WEIGHTS_FILE = "model.weights.h5"
 WEIGHTS_DIR_ENV = "LREP_ZOO_WEIGHTS_DIR"
+# `Preset.model` / config.json "model" of a plain Keras model (functional or Sequential)
+# stored as `keras.saving.serialize_keras_object(model)`, e.g. the SHADE classifiers.
+FUNCTIONAL = "Functional"
 
 
 class PresetError(ValueError):
@@ -48,7 +51,9 @@ class Preset:
 
     Args:
         name: Preset name, e.g. `"dae_mnist"`.
-        model: Class name in `lrep_zoo.models` (the class whose `from_preset` loads it).
+        model: Class name in `lrep_zoo.models` (the class whose `from_preset` loads it),
+            or `"Functional"` (`FUNCTIONAL`) for a plain Keras model whose config.json
+            holds `keras.saving.serialize_keras_object(model)`.
         weights: The short name used by the application function
             (`DenoisingAutoEncoder(weights="mnist")`).
         sha256: Hash of `model.weights.h5`.
@@ -232,6 +237,36 @@ def load_weights_into(model: keras.Model, path: str | os.PathLike, preset: str |
     return model
 
 
+def build_model(spec: dict, overrides: dict | None = None, where: str = "a preset"):
+    """The (randomly initialised) model of a config.json `spec` (`{"model", "config"}`).
+
+    `"model": "Functional"` is `keras.saving.deserialize_keras_object(spec["config"])`
+    (no overrides: the architecture is the serialised graph); any other is the
+    `lrep_zoo.models` class of that name, `from_config({**config, **overrides})`.
+
+    Example:
+
+    ```python
+    from lrep_zoo.applications.registry import build_model, preset_config
+    fresh = build_model(preset_config("gan_mnist"))
+    ```
+    """
+    if spec["model"] == FUNCTIONAL:
+        if overrides:
+            raise PresetError(
+                f"{where} is a serialised Keras model: it takes no config overrides "
+                f"(got {sorted(overrides)})."
+            )
+        return keras.saving.deserialize_keras_object(spec["config"])
+    from lrep_zoo import models
+
+    cls = getattr(models, spec["model"], None)
+    if cls is None:
+        raise PresetError(f"{where} names model {spec['model']!r}, not a class of "
+                          f"lrep_zoo.models nor {FUNCTIONAL!r}.")
+    return cls.from_config({**spec["config"], **(overrides or {})})
+
+
 def load_preset(name: str, weights: str | os.PathLike | None = "preset", **overrides):
     """Builds the model of preset `name` and loads weights.
 
@@ -247,11 +282,7 @@ def load_preset(name: str, weights: str | os.PathLike | None = "preset", **overr
     model = lrep_zoo.applications.load_preset("dae_mnist")
     ```
     """
-    from lrep_zoo import models
-
-    spec = preset_config(name)
-    cls = getattr(models, spec["model"])
-    model = cls.from_config({**spec["config"], **overrides})
+    model = build_model(preset_config(name), overrides, where=f"preset {name!r}")
     if weights is None:
         return model
     path = resolve_weights(name) if weights == "preset" else Path(weights)

@@ -12,6 +12,7 @@ from lrep_zoo.layers.shade_regularizers import (
     shade_layer,
 )
 from lrep_zoo.models.shade.classifiers import alexnet, lenet, mlp
+from lrep_zoo.models.shade import presets  # registers shade_lenet_mnist_1000
 
 __all__ = [
     "REGULARIZERS",
