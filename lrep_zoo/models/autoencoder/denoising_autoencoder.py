@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.export import ExportMixin
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
@@ -19,7 +20,7 @@ ARCHITECTURES = ("conv", "mlp")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DenoisingAutoEncoder(PresetMixin, keras.Model):
+class DenoisingAutoEncoder(PresetMixin, ExportMixin, keras.Model):
     """Auto-encoder trained to reconstruct clean images from corrupted ones.
 
     During training the input is corrupted (Gaussian noise of std `noise_level`, or

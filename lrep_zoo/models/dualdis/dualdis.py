@@ -66,6 +66,7 @@ import keras
 from keras import layers, ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.export import ExportMixin
 from lrep_zoo.models.dualdis import networks as nets
 from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
@@ -80,7 +81,7 @@ VARIANTS = {
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DualDis(PresetMixin, MultiPhaseModel):
+class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
     """DualDis two-branch auto-encoder with linear and adversarial heads.
 
     Args:

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.export import ExportMixin
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import networks as nets
 from lrep_zoo.models._networks import deserialize_networks
@@ -31,7 +32,7 @@ class ClipConstraint(keras.constraints.Constraint):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class GAN(PresetMixin, MultiPhaseModel):
+class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
     """Generator / discriminator pair with a selectable objective.
 
     Phases (each with its own optimizer, see `MultiPhaseModel`): `"discriminator"`,

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.export import ExportMixin
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models._networks import deserialize_networks
@@ -68,7 +69,7 @@ def _as_list(outputs):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class HybridNet(PresetMixin, keras.Model):
+class HybridNet(PresetMixin, ExportMixin, keras.Model):
     """Two-branch semi-supervised model: classification and reconstruction cooperate.
 
     Discriminative branch: `E_c -> h_c -> classifier -> y_hat` and

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
+from lrep_zoo.export import ExportMixin
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.sampling import Sampling
@@ -21,7 +22,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class VAE(PresetMixin, keras.Model):
+class VAE(PresetMixin, ExportMixin, keras.Model):
     """Gaussian-encoder VAE with a Bernoulli or Gaussian decoder; beta-VAE options.
 
     The encoder gives `q(z|x) = N(mean, exp(log_var))`; `z` is drawn with the
