@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import keras
 
 from lrep_zoo.training import backend_ops
+from lrep_zoo.training.seed_state import SeedStateMixin
 
 
 @dataclasses.dataclass
@@ -33,7 +34,7 @@ class Phase:
     steps: int = 1
 
 
-class MultiPhaseModel(keras.Model):
+class MultiPhaseModel(SeedStateMixin, keras.Model):
     """Base class for models trained by several optimizers (GANs, adversarial heads).
 
     Subclasses build their sub-networks in `__init__` and implement `phases()`.
@@ -44,6 +45,13 @@ class MultiPhaseModel(keras.Model):
     (`lrep_zoo.training.backend_ops`); model code never imports a backend.
     After `compile`, `phase_optimizers` maps each phase name to its optimizer and
     `phase_trackers` each logged name to its `keras.metrics.Mean`.
+
+    Saving: `get_compile_config` records the phase optimizers (and `jit_compile`,
+    `steps_per_execution`, ...), so `keras.saving.load_model` returns a compiled
+    model whose optimizer state (iterations, moments) is the saved one, and the
+    weight files (`.keras`, `.weights.h5`, `keras.callbacks.BackupAndRestore`) also
+    hold the seed-generator states (`lrep_zoo.training.seed_state`): training
+    resumed from a file draws the same noise as the uninterrupted run.
 
     Example:
 
@@ -112,8 +120,25 @@ class MultiPhaseModel(keras.Model):
         self.built = True
 
     def get_compile_config(self):
-        # Phase optimizers are restored by calling `compile` again after loading.
-        return None
+        """Keras' compile config with `optimizer` as `{phase name: optimizer}`."""
+        config = super().get_compile_config()
+        if not config or not getattr(self, "phase_optimizers", None):
+            return None
+        # Keras' entry is the MultiOptimizer (one optimizer per variable); `compile`
+        # rebuilds it from the phase optimizers.
+        config["optimizer"] = {
+            name: keras.saving.serialize_keras_object(opt)
+            for name, opt in self.phase_optimizers.items()
+        }
+        return config
+
+    def compile_from_config(self, config):
+        """Compiles with the phase optimizers of `get_compile_config` (on `load_model`).
+
+        The optimizers are built here, so the loaded file's optimizer variables
+        (iterations, moments) are restored into them.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
 
     @property
     def metrics(self):

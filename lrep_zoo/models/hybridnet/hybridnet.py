@@ -13,6 +13,7 @@ from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
+from lrep_zoo.training import seed_state
 from lrep_zoo.training.ema import ema_update
 from lrep_zoo.training.schedules import sigmoid_rampup
 
@@ -309,6 +310,15 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
                 teacher_logits = self.classifier(h_t, training=True)
             out["_teacher_probabilities"] = ops.stop_gradient(ops.softmax(teacher_logits))
         return out
+
+    # ------------------------------------------------------------------ training
+    def save_own_variables(self, store):
+        # With the seed-generator state: resumed training draws the same noise.
+        super().save_own_variables(store)
+        seed_state.save_seed_states(self, store)
+
+    def load_own_variables(self, store):
+        super().load_own_variables(seed_state.load_seed_states(self, store))
 
     # ------------------------------------------------------------------ loss
     def _ramped(self, term, step):

@@ -1,0 +1,262 @@
+"""Resumable training: `.keras` save/load keeps the phase optimizers and their state, and
+`keras.callbacks.BackupAndRestore` resumes every model class after a SIGKILL.
+
+Run as a script, this file is the training worker of the SIGKILL test:
+`python test_resume.py MODEL BACKUP_DIR OUT.npz [--pause-marker PATH] [--reference REF.npz]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras
+
+EPOCHS = 3  # the worker is killed after the first; the resumed run trains the other two
+SMALL_GAN = dict(image_shape=(8, 8, 1), latent_dim=4, generator_filters=(8, 4),
+                 discriminator_filters=(4, 8))
+DUALDIS_SHAPE = (48, 42, 1)
+
+
+def _jit():
+    # XLA compilation dominates these tiny fits on TF; torch: no double backward.
+    return keras.backend.backend() == "jax"
+
+
+def _adam():
+    return keras.optimizers.Adam(1e-3)
+
+
+def build(name: str):
+    """A tiny, seeded, compiled model of class `name`, and its `(x, y)` and batch size."""
+    import lrep_zoo  # noqa: F401  (registers the classes)
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, size=(32, 8, 8, 1)).astype("float32")
+    if name == "DenoisingAutoEncoder":
+        from lrep_zoo.models import DenoisingAutoEncoder
+
+        model = DenoisingAutoEncoder((8, 8, 1), latent_dim=4, architecture="mlp", seed=1)
+        model.compile(optimizer=_adam(), jit_compile=_jit())
+        return model, (images, None), 8
+    if name == "VAE":
+        from lrep_zoo.models.vae import VAE
+
+        model = VAE(input_shape=(8, 8, 1), latent_dim=3, seed=1)
+        model.compile(optimizer=_adam(), jit_compile=_jit())
+        return model, (images, None), 8
+    if name in ("GAN", "TemperedGAN"):
+        from lrep_zoo.models.gan import GAN
+        from lrep_zoo.models.tempered_gan.tempered_gan import TemperedGAN
+
+        if name == "GAN":
+            model, phases = GAN(**SMALL_GAN, seed=0), ("discriminator", "generator")
+        else:
+            model = TemperedGAN(**SMALL_GAN, lens_steps=10, seed=0)
+            phases = ("discriminator", "lens", "generator")
+        model.compile(optimizer={p: _adam() for p in phases}, jit_compile=_jit())
+        return model, (images, None), 8
+    if name == "HybridNet":
+        from lrep_zoo.models.hybridnet import mnist_networks
+        from lrep_zoo.models.hybridnet.hybridnet import HybridNet
+
+        model = HybridNet(**mnist_networks.networks((8, 8, 1), num_classes=3, filters=(4,)),
+                          seed=0)
+        model.compile(optimizer=_adam(), jit_compile=_jit())
+        y = np.where(np.arange(32) % 2 == 0, np.arange(32) % 3, -1).astype("int64")
+        return model, (images, y), 8
+    if name == "DualDis":
+        from lrep_zoo.models.dualdis.dualdis import DualDis
+
+        model = DualDis(image_shape=DUALDIS_SHAPE, num_classes_y=4, num_classes_z=3)
+        model.compile(optimizer={"main": _adam(), "disc": _adam()}, jit_compile=_jit())
+        x = rng.integers(0, 256, size=(16, *DUALDIS_SHAPE)).astype("uint8")
+        return model, (x, (rng.integers(0, 4, 16), rng.integers(0, 3, 16))), 8
+    raise ValueError(name)
+
+
+def state(model) -> list[np.ndarray]:
+    """Everything training carries: variables (weights, BN statistics, step counters,
+    seed-generator states) and optimizer variables."""
+    return [np.array(keras.ops.convert_to_numpy(v))
+            for v in [*model.variables, *model.optimizer.variables]]
+
+
+def _max_difference(a, b):
+    assert len(a) == len(b)
+    return max(float(np.max(np.abs(x.astype("float64") - y.astype("float64"))))
+               for x, y in zip(a, b))
+
+
+# ---------------------------------------------------------------------- .keras round trip
+def _gan():
+    from lrep_zoo.models.gan import GAN
+
+    keras.utils.set_random_seed(0)
+    model = GAN(**SMALL_GAN, seed=0)
+    model.compile(optimizer={"discriminator": keras.optimizers.Adam(1e-2),
+                             "generator": keras.optimizers.SGD(1e-2, momentum=0.9)},
+                  jit_compile=_jit())
+    images = np.random.default_rng(0).uniform(0, 1, size=(32, 8, 8, 1)).astype("float32")
+    return model, images, None
+
+
+def _dualdis():
+    from lrep_zoo.models.dualdis.dualdis import DualDis
+
+    keras.utils.set_random_seed(0)
+    model = DualDis(image_shape=DUALDIS_SHAPE, num_classes_y=4, num_classes_z=3)
+    model.compile(optimizer={"main": keras.optimizers.Adam(1e-2),
+                             "disc": keras.optimizers.Adam(1e-2)}, jit_compile=_jit())
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(32, *DUALDIS_SHAPE)).astype("uint8")
+    return model, x, (rng.integers(0, 4, 32), rng.integers(-1, 3, 32))
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("make", [
+    _gan,
+    # JAX compiles the DualDis step twice (saved and loaded model): minutes on 2 CPUs.
+    pytest.param(_dualdis, marks=pytest.mark.slow),
+], ids=["GAN", "DualDis"])
+def test_keras_file_keeps_phase_optimizers_and_their_state(make, tmp_path):
+    model, x, y = make()
+    fit = dict(batch_size=16, epochs=1, verbose=0, shuffle=False)
+    model.fit(x, y, **fit)  # two steps
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+
+    assert loaded.compiled and set(loaded.phase_optimizers) == set(model.phase_optimizers)
+    for name, opt in model.phase_optimizers.items():
+        other = loaded.phase_optimizers[name]
+        assert type(other) is type(opt) and other.get_config() == opt.get_config(), name
+        assert int(other.iterations) == int(opt.iterations) > 0, name
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    assert loaded.jit_compile == model.jit_compile
+    assert _max_difference(state(loaded), state(model)) == 0.0  # what was saved
+
+    # Two more steps after the load equal two more steps without the save.
+    model.fit(x, y, **fit)
+    loaded.fit(x, y, **fit)
+    assert _max_difference(state(loaded), state(model)) <= 1e-6
+    assert int(loaded.optimizer.iterations) == 4
+
+
+# ---------------------------------------------------------------------- SIGKILL + restore
+class _PauseAfterFirstEpoch(keras.callbacks.Callback):
+    """After epoch 1 (and its backup, written by the callback before this one), tells
+    the test it may kill this process, and waits."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = Path(marker)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.marker.write_text("epoch 1 backed up")
+            time.sleep(600)
+
+
+def _train(name, backup_dir=None, pause_marker=None):
+    model, (x, y), batch_size = build(name)
+    callbacks = []
+    if backup_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
+    if pause_marker is not None:
+        callbacks.append(_PauseAfterFirstEpoch(pause_marker))
+    model.fit(x, y, batch_size=batch_size, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=callbacks)
+    return model
+
+
+def worker(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model")
+    parser.add_argument("backup_dir")
+    parser.add_argument("out")
+    parser.add_argument("--pause-marker")
+    parser.add_argument("--reference", help="also train uninterrupted, save here")
+    args = parser.parse_args(argv)
+    model = _train(args.model, args.backup_dir, args.pause_marker)
+    np.savez(args.out, *state(model))
+    if args.reference:
+        np.savez(args.reference, *state(_train(args.model)))
+
+
+def _load(path):
+    with np.load(path) as f:
+        return [f[f"arr_{i}"] for i in range(len(f.files))]
+
+
+MODELS = ["DenoisingAutoEncoder", "VAE", "GAN", "TemperedGAN", "HybridNet", "DualDis"]
+# Keras weight files do not hold seed-generator states, and these classes do not add
+# them (`lrep_zoo.training.seed_state.SeedStateMixin`): a resumed run draws its noise
+# again from the initial seed (see the test's docstring).
+NO_SEED_STATE = {"DenoisingAutoEncoder", "VAE"}
+
+
+@pytest.mark.slow
+@pytest.mark.backends
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason=f"{name} does not save its seed-generator state"))
+    if name in NO_SEED_STATE else name
+    for name in MODELS
+])
+def test_backup_and_restore_after_sigkill_resumes_bit_identically(name, tmp_path):
+    """Train 3 epochs with `BackupAndRestore`, SIGKILL the process after the first
+    epoch's backup, restart it: it ends with the state (weights, optimizer, step
+    counters, seed generators) of an uninterrupted run, bit for bit.
+
+    GAN, TemperedGAN, HybridNet and DualDis resume bit-identically on TensorFlow, JAX
+    and torch (without the seed-generator states in the backup, the largest weight
+    difference was 6.0e-3, 7.7e-3 and 0.21 for the GAN, TemperedGAN and HybridNet on
+    TensorFlow; DualDis draws no noise). The DenoisingAutoEncoder and the VAE do not
+    (xfail): their noise comes from seed generators (`GaussianNoise`, `Sampling`)
+    whose states Keras' weight files do not hold and these classes do not add (they
+    would with `lrep_zoo.training.seed_state.SeedStateMixin` in their bases), so the
+    resumed epochs 2-3 draw the noise of epochs 1-2 again (seed state [1, 8] instead
+    of [1, 12]); measured largest weight difference after the 3 epochs: DAE 7.9e-3
+    (TensorFlow), 7.8e-3 (JAX), 8.9e-3 (torch); VAE 3.5e-2, 5.4e-2, 3.5e-2.
+    """
+    backup = tmp_path / "backup"
+    marker = tmp_path / "epoch1"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, __file__, name, str(backup), str(tmp_path / "resumed.npz")]
+    first = subprocess.Popen([*command, "--pause-marker", str(marker)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            if first.poll() is not None:
+                pytest.fail(f"the worker exited early:\n{first.stdout.read().decode()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the first epoch took more than 240 s")
+            time.sleep(0.2)
+        assert (backup / "latest.weights.h5").is_file()
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+    done = subprocess.run([*command, "--reference", str(tmp_path / "reference.npz")], env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    resumed, reference = _load(tmp_path / "resumed.npz"), _load(tmp_path / "reference.npz")
+    assert len(resumed) == len(reference)
+    difference = _max_difference(resumed, reference)
+    assert difference == 0.0, f"{name}: largest difference {difference:.3g}"
+
+
+if __name__ == "__main__":
+    worker()
