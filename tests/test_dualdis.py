@@ -240,3 +240,16 @@ def test_recipe_fine_tunes_from_a_preset(tmp_path):
     # lr 0: the trainable weights are still the preset's (a fresh build would differ).
     for a, b in zip(preset.trainable_weights, tuned.trainable_weights):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+# ---------------------------------------------------------------------- guards
+def test_terminate_on_nan_stops_training_on_nan_data():
+    """The logs' total `loss` (main + disc) lets TerminateOnNaN stop DualDis."""
+    model = _compile(_model())
+    x, y, z = _data()
+    x = x.astype("float32")
+    x[10] = np.nan  # in the second batch of 8
+    history = model.fit(x, (y, z), batch_size=8, epochs=3, verbose=0, shuffle=False,
+                        callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert int(model.optimizer.iterations) == 2
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])

@@ -222,3 +222,17 @@ def test_grids(tmp_path):
         -1, 1, 0, 0]
     path = gviz.save_samples(gan, tmp_path / "s.png", n=6, nrow=3, scale=1)
     assert Image.open(path).size == (3 * 10 + 2, 2 * 10 + 2)
+
+
+@pytest.mark.backends
+def test_terminate_on_nan_stops_training_on_nan_data():
+    """The logs' total `loss` (discriminator + generator) lets TerminateOnNaN stop a GAN."""
+    gan = GAN(**SMALL, seed=0)
+    gan.compile(optimizer={"discriminator": keras.optimizers.Adam(1e-3),
+                           "generator": keras.optimizers.Adam(1e-3)}, jit_compile=_jit())
+    images = _images(64)
+    images[20] = np.nan  # in the second batch of 16
+    history = gan.fit(images, batch_size=16, epochs=3, verbose=0, shuffle=False,
+                      callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert int(gan.optimizer.iterations) == 2  # stopped after the first NaN batch
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])

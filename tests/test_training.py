@@ -94,7 +94,7 @@ def test_both_players_train_with_their_own_optimizer():
     for key in ("critic_loss", "generator_loss", "gp"):
         assert np.all(np.isfinite(history.history[key])), key
     logs = model.evaluate(_points(64), batch_size=64, verbose=0, return_dict=True)
-    assert set(logs) == {"critic_loss", "generator_loss", "gp"}
+    assert set(logs) == {"loss", "critic_loss", "generator_loss", "gp"}
     assert int(model.optimizer.iterations) == steps  # evaluate does not train
 
 
@@ -127,12 +127,40 @@ def test_compile_errors_are_clear():
     model = TinyWGANGP()
     with pytest.raises(ValueError, match="missing"):
         model.compile(optimizer={"critic": "adam"})
+    model.phases = lambda: [Phase("g", lambda d, training: (0.0, {}),
+                                  model.generator.trainable_variables, logs=("loss",))]
+    with pytest.raises(ValueError, match="log named 'loss'.*total of the phase losses"):
+        model.compile(optimizer="adam")
 
 
 def _without_penalty(model):
     # The input-gradient penalty dominates these tiny fits on TensorFlow.
     model.critic_loss = _no_penalty(model)
     return model
+
+
+def test_total_loss_is_the_sum_of_the_phase_losses_and_callbacks_watch_it():
+    model = _without_penalty(TinyWGANGP(n_critic=1))
+    model.compile(optimizer={"critic": keras.optimizers.SGD(0.0),
+                             "generator": keras.optimizers.SGD(0.0)}, jit_compile=_jit())
+    # Nothing improves (learning rates 0): EarlyStopping on `loss` stops after `patience`.
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
+    history = model.fit(_points(128), batch_size=64, epochs=10, verbose=0, callbacks=[stop])
+    logs = history.history
+    assert len(logs["loss"]) == 2 and stop.stopped_epoch == 1
+    np.testing.assert_allclose(logs["loss"],
+                               np.add(logs["critic_loss"], logs["generator_loss"]), rtol=1e-5)
+
+
+def test_terminate_on_nan_stops_at_the_first_nan_batch():
+    model = _without_penalty(TinyWGANGP(n_critic=1))
+    model.compile(optimizer="adam", jit_compile=_jit())
+    points = _points(256)
+    points[70] = np.nan  # in the second batch of 64
+    history = model.fit(points, batch_size=64, epochs=3, verbose=0, shuffle=False,
+                        callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert int(model.optimizer.iterations) == 2
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
 
 
 def test_compile_config_restores_the_phase_optimizers():

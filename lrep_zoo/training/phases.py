@@ -10,6 +10,8 @@ import keras
 from lrep_zoo.training import backend_ops
 from lrep_zoo.training.seed_state import SeedStateMixin
 
+TOTAL_LOSS = "loss"
+
 
 @dataclasses.dataclass
 class Phase:
@@ -17,12 +19,13 @@ class Phase:
 
     Args:
         name: Phase name; its optimizer is `optimizers[name]` in `compile` and its
-            loss is logged as `f"{name}_loss"`.
+            loss is logged as `f"{name}_loss"` (and added to the total `loss`).
         loss_fn: `loss_fn(data, training) -> (loss, logs)`, written with `keras.ops`
             and the model's layers. `logs` maps extra scalar names (declared in
             `logs`) to values.
         variables: The trainable variables this phase's optimizer updates.
-        logs: Names of the extra scalars `loss_fn` returns.
+        logs: Names of the extra scalars `loss_fn` returns (not `"loss"`: that is
+            the total).
         steps: How many updates per train step (e.g. `n_critic`); the same batch
             is used each time (draw fresh noise inside `loss_fn`).
     """
@@ -45,6 +48,12 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
     (`lrep_zoo.training.backend_ops`); model code never imports a backend.
     After `compile`, `phase_optimizers` maps each phase name to its optimizer and
     `phase_trackers` each logged name to its `keras.metrics.Mean`.
+
+    Logs: `loss`, the sum of the phase losses of the step (each phase's last update
+    when it runs several), so that `keras.callbacks.TerminateOnNaN` and
+    `EarlyStopping(monitor="loss")` work as for any Keras model (its value mixes
+    players' objectives: a GAN's is D loss + G loss, to watch, not to minimise);
+    `f"{name}_loss"` per phase; each phase's extra logs.
 
     Saving: `get_compile_config` records the phase optimizers (and `jit_compile`,
     `steps_per_execution`, ...), so `keras.saving.load_model` returns a compiled
@@ -87,6 +96,12 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         names = [p.name for p in phases]
         if len(set(names)) != len(names):
             raise ValueError(f"Phase names must be unique, got {names}.")
+        for phase in phases:
+            if TOTAL_LOSS in phase.logs:
+                raise ValueError(
+                    f"Phase {phase.name!r} declares a log named {TOTAL_LOSS!r}: that name "
+                    "is the total of the phase losses; rename the log."
+                )
         optimizers = _phase_optimizers(optimizer, names)
         owner = {}
         optimizer_map = {}
@@ -110,7 +125,7 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         )
         # Built here (not lazily in fit) so every backend sees the slots up front.
         self.optimizer.build(self.trainable_variables)
-        self.phase_trackers = {}
+        self.phase_trackers = {TOTAL_LOSS: keras.metrics.Mean(name=TOTAL_LOSS)}
         for phase in phases:
             for key in (f"{phase.name}_loss", *phase.logs):
                 if key not in self.phase_trackers:
@@ -152,6 +167,7 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
 
     def run_phases(self, data, training: bool = True) -> dict:
         """The step body, shared by every backend. Returns the logs."""
+        total = None
         for phase in self.phases():
             optimizer = self.phase_optimizers[phase.name]
             for _ in range(phase.steps if training else 1):
@@ -169,8 +185,10 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
                     f"declare them in Phase(logs=...)."
                 )
             self.phase_trackers[f"{phase.name}_loss"].update_state(loss)
+            total = loss if total is None else total + loss
             for key, value in logs.items():
                 self.phase_trackers[key].update_state(value)
+        self.phase_trackers[TOTAL_LOSS].update_state(total)
         if training:
             self.optimizer.iterations.assign_add(1)
         return {key: t.result() for key, t in self.phase_trackers.items()}
