@@ -253,3 +253,53 @@ def test_terminate_on_nan_stops_training_on_nan_data():
                         callbacks=[keras.callbacks.TerminateOnNaN()])
     assert int(model.optimizer.iterations) == 2
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
+
+
+def test_bad_labels_are_a_clear_error_before_training():
+    model = _compile(_model())
+    x, y, z = _data()
+    z_unlabelled = np.where(np.arange(len(z)) % 3 == 0, -1, z)
+    for labels, message in [
+        ((np.where(y == 1, 40, y), z), r"DualDis: y label 40 is out of range: y must be in "
+                                       r"0\.\.3 \(num_classes_y=4\)"),
+        ((y, np.where(z == 1, NZ, z)), r"z label 3 is out of range: z must be in 0\.\.2 "
+                                       r"\(num_classes_z=3\), or negative for an unlabelled"),
+        ((np.where(y == 1, -1, y), z), r"y label -1 is negative"),
+        ((y.astype("float32"), z), r"y labels must be integer class indices, got dtype float32"),
+        ({"y": y, "z": np.eye(NZ)[z]}, r"z labels must be class indices .* got shape \(16, 3\); "
+                                       r"one-hot labels\?"),
+        (y, r"DualDis labels must be \(y, z\) or \{'y': y, 'z': z\}, got one array"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, labels, batch_size=8, verbose=0)
+    assert int(model.optimizer.iterations) == 0  # nothing trained
+    # z < 0 (unlabelled) stays allowed, also in a dataset
+    tf = pytest.importorskip("tensorflow")
+    model.fit(tf.data.Dataset.from_tensor_slices((x, (y, z_unlabelled))).batch(8), verbose=0)
+    assert int(model.optimizer.iterations) == 2
+
+
+def test_bad_dataset_labels_stop_fit_at_the_first_batch():
+    tf = pytest.importorskip("tensorflow")
+    model = _compile(_model())
+    x, y, z = _data()
+    before = {p: _snapshot(getattr(model, p)) for p in PARTS}
+    bad = tf.data.Dataset.from_tensor_slices((x, {"y": y + 38, "z": z})).batch(8)
+    with pytest.raises(ValueError, match=r"DualDis: y label \d+ is out of range"):
+        model.fit(bad, verbose=0)
+    floats = tf.data.Dataset.from_tensor_slices((x, (y, z.astype("float32")))).batch(8)
+    with pytest.raises(ValueError, match="z labels must be integer class indices"):
+        model.fit(floats, verbose=0)
+    assert not any(_moved(before[p], getattr(model, p)) for p in PARTS)  # nothing trained
+
+
+def test_batch_size_one_warns_batch_normalization():
+    model = _compile(_model())
+    x, y, z = _data(9)
+    # epochs=0: the warning comes before training.
+    with pytest.warns(UserWarning, match=r"DualDis has BatchNormalization .* batch size 1 "
+                                         r"\(batch_size=1, 9 training samples\)"):
+        model.fit(x, (y, z), batch_size=1, epochs=0, verbose=0)
+    with pytest.warns(UserWarning, match=r"last batch of 1 sample in every epoch "
+                                         r"\(9 training samples, batch_size=8\)"):
+        model.fit(x, (y, z), batch_size=8, epochs=0, verbose=0)

@@ -330,3 +330,35 @@ def test_mnist_recipe_smoke(shared_data_dir, tmp_path):
     assert results["rows"]["hybridnet_shade"]["seeds"] == [0]
     table = hybridnet_mnist.main(["--summarise", str(out)])["table"]
     assert "| baseline |" in table and "| hybridnet_shade |" in table
+
+
+# ---------------------------------------------------------------------- guards
+@pytest.mark.backends
+def test_bad_labels_are_a_clear_error_before_training():
+    model = _tiny(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    x, y = _batch(8)  # labels 0..2, and -1 (unlabelled: allowed)
+    for labels, message in [
+        (np.where(y == 2, 3, y), r"HybridNet: y label 3 is out of range: y must be in 0\.\.2 "
+                                 r"\(the classifier has 3 logits\), or negative for an unlabelled"),
+        (y.astype("float32"), r"y labels must be integer class indices, got dtype float32"),
+        (np.eye(3)[np.maximum(y, 0)], r"got shape \(8, 3\); one-hot labels\?"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, labels, batch_size=4, verbose=0)
+    assert float(_np(model.train_steps)) == 0.0  # nothing trained
+    tf = pytest.importorskip("tensorflow")
+    before = [_np(v).copy() for v in model.trainable_variables]
+    bad = tf.data.Dataset.from_tensor_slices((x, y + 5)).batch(4)
+    with pytest.raises(ValueError, match=r"HybridNet: y label \d+ is out of range"):
+        model.fit(bad, verbose=0)  # at the first batch
+    assert all(np.array_equal(a, _np(v)) for a, v in zip(before, model.trainable_variables))
+
+
+@pytest.mark.backends
+def test_batch_size_one_warns_batch_normalization():
+    model = _tiny(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    x, y = _batch(8)
+    with pytest.warns(UserWarning, match=r"HybridNet has BatchNormalization .* batch size 1"):
+        model.fit(x, y, batch_size=1, epochs=0, verbose=0)  # epochs=0: warned before training

@@ -14,6 +14,7 @@ from lrep_zoo.training import (
     ema_update,
     value_and_input_gradient,
 )
+from lrep_zoo.training.data_checks import LabelSpec, check_labels, has_batch_normalization
 
 pytestmark = pytest.mark.backends
 
@@ -203,6 +204,85 @@ def test_weight_files_hold_the_seed_generator_states(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ops.convert_to_numpy(old.seed_generator.state), initial)
     for a, b in zip(old.trainable_weights, model.trainable_weights):
         np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+
+
+# ---------------------------------------------------------------------- data checks
+class LabelledWGANGP(TinyWGANGP):
+    """The tiny WGAN-GP, with (ignored) class labels that `fit` checks: 3 classes."""
+
+    def labels_to_check(self, y):
+        return [(LabelSpec("y", 3, "3 classes"), y)]
+
+
+def test_check_labels_names_each_problem():
+    spec = LabelSpec("y", 38, "num_classes_y=38")
+    check_labels("M", spec, np.array([0, 37]))
+    check_labels("M", spec, np.array([[3], [5]], "uint8"))
+    for labels, message in [
+        (np.array([0, 40]),
+         r"M: y label 40 is out of range: y must be in 0\.\.37 \(num_classes_y=38\)"),
+        (np.array([-1, 2]), r"y label -1 is negative"),
+        (np.array([1.0, 2.0]), r"integer class indices, got dtype float64"),
+        (np.eye(38)[[1, 2]], r"shape \(2, 38\); one-hot labels\?"),
+        (np.zeros((2, 3, 1), "int32"),
+         r"shape \(batch,\) or \(batch, 1\), got shape \(2, 3, 1\)"),
+        (np.array([True, False]), r"got dtype bool"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_labels("M", spec, labels)
+    check_labels("M", LabelSpec("z", 3, unlabelled=True), [-1, -5, 2])
+    with pytest.raises(ValueError, match="z label 3 .* or negative for an unlabelled sample"):
+        check_labels("M", LabelSpec("z", 3, unlabelled=True), [-1, 3])
+
+
+def test_fit_checks_array_labels_before_training():
+    model = _without_penalty(LabelledWGANGP(n_critic=1))
+    model.compile(optimizer="adam", jit_compile=_jit())
+    x = _points(128)
+    y = np.arange(128) % 3
+    for bad, message in [(np.where(y == 2, 40, y), "y label 40 is out of range"),
+                         (y.astype("float32"), "dtype float32"),
+                         (np.eye(3)[y], "one-hot")]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, bad, batch_size=64, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, y, batch_size=64, verbose=0, validation_data=(x, bad))
+    assert int(model.optimizer.iterations) == 0  # nothing trained
+    model.fit(x, y, batch_size=64, verbose=0)
+    assert int(model.optimizer.iterations) == 2
+
+
+def test_fit_checks_dataset_labels_per_batch_and_the_model_stays_usable():
+    import tensorflow as tf
+
+    model = _without_penalty(LabelledWGANGP(n_critic=1))
+    model.compile(optimizer="adam", jit_compile=_jit())
+    x = _points(128)
+    y = np.arange(128) % 3
+    with pytest.raises(ValueError, match="dtype float32"):  # from the element_spec, at once
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y.astype("float32"))).batch(32))
+    for first_bad in (0, 70):  # in the first batch; in the third (after two steps)
+        bad = y.copy()
+        bad[first_bad] = 3
+        data = tf.data.Dataset.from_tensor_slices((x, bad)).batch(32)
+        before = _weights(model.critic)
+        with pytest.raises(ValueError, match=r"LabelledWGANGP: y label 3 is out of range: "
+                                             r"y must be in 0\.\.2 \(3 classes\)\.$"):
+            model.fit(data, verbose=0)
+        # The model is usable afterwards (JAX's fit detaches the variables while it runs),
+        # with the weights of the last completed step.
+        after = _weights(model.critic)
+        assert all(np.array_equal(a, b) for a, b in zip(before, after)) == (first_bad == 0)
+        assert all(np.all(np.isfinite(w)) for w in after)
+    good = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(128, seed=1).batch(32)
+    history = model.fit(good, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+
+def test_batch_normalization_detection():
+    assert not has_batch_normalization(TinyWGANGP())
+    nested = keras.Sequential([keras.Input((2,)), keras.Sequential([layers.BatchNormalization()])])
+    assert has_batch_normalization(nested)
 
 
 def test_ema_update():

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import keras
 
 from lrep_zoo.training import backend_ops
+from lrep_zoo.training.data_checks import checked_fit
 from lrep_zoo.training.seed_state import SeedStateMixin
 
 TOTAL_LOSS = "loss"
@@ -61,6 +62,11 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
     weight files (`.keras`, `.weights.h5`, `keras.callbacks.BackupAndRestore`) also
     hold the seed-generator states (`lrep_zoo.training.seed_state`): training
     resumed from a file draws the same noise as the uninterrupted run.
+
+    Data checks: `fit` checks concrete labels (and a `tf.data.Dataset`'s, per batch)
+    against `labels_to_check(y)` before training, and warns when a model with
+    BatchNormalization would train on one-sample batches
+    (`lrep_zoo.training.data_checks`).
 
     Example:
 
@@ -154,6 +160,18 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         (iterations, moments) are restored into them.
         """
         self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def labels_to_check(self, y) -> list:
+        """`[(LabelSpec, labels), ...]`: the labels in `y` that `fit` checks.
+
+        None by default; models with class labels override it (see
+        `lrep_zoo.training.data_checks`).
+        """
+        return []
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, after the data checks of `lrep_zoo.training.data_checks`."""
+        return checked_fit(self, super().fit, args, kwargs, self.labels_to_check)
 
     @property
     def metrics(self):

@@ -33,7 +33,9 @@ and from 40.0 to 47.0 under the strict one; `neg_ce` and `uniform` for z were no
 L_orth = sum over i < j of |<w_i, w_j>| for the normalised class directions of W_z.
 
 Labels are `(y, z)` or `{"y": y, "z": z}`; z < 0 marks a missing attribute label
-(semi-supervised variant): those rows are left out of the z terms.
+(semi-supervised variant): those rows are left out of the z terms. `fit` checks them
+before training (integer class indices, y in 0..num_classes_y - 1, z below
+num_classes_z; per batch for a `tf.data.Dataset`): a `ValueError` names the problem.
 
 The model takes raw images (uint8 or float in 0..255, `image_shape`), rescales them
 to [0, 1] and resizes them to `input_size` inside; `decode` returns images at that
@@ -70,6 +72,7 @@ from lrep_zoo.export import ExportMixin
 from lrep_zoo.models.dualdis import networks as nets
 from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
+from lrep_zoo.training.data_checks import LabelSpec
 
 ADVERSARIAL_LOSSES = ("neg_ce", "complement", "uniform")
 
@@ -304,6 +307,27 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
         }
 
     # ------------------------------------------------------------------ losses
+    def labels_to_check(self, labels) -> list:
+        """`fit`'s label check: y in 0..num_classes_y - 1; z below num_classes_z, or
+        negative for an unlabelled sample."""
+        if isinstance(labels, dict) and {"y", "z"} <= set(labels):
+            y, z = labels["y"], labels["z"]
+        elif isinstance(labels, (tuple, list)) and len(labels) == 2:
+            y, z = labels
+        else:
+            if isinstance(labels, dict):
+                got = f"a dict with keys {sorted(labels)}"
+            elif hasattr(labels, "shape"):
+                got = f"one array of shape {tuple(labels.shape)}"
+            else:
+                got = type(labels).__name__
+            raise ValueError(f"DualDis labels must be (y, z) or {{'y': y, 'z': z}}, got {got}.")
+        return [
+            (LabelSpec("y", self.num_classes_y, f"num_classes_y={self.num_classes_y}"), y),
+            (LabelSpec("z", self.num_classes_z, f"num_classes_z={self.num_classes_z}",
+                       unlabelled=True), z),
+        ]
+
     def _unpack(self, data):
         x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(labels, dict):

@@ -14,6 +14,7 @@ from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.models.hybridnet.layers import TeacherBatchNormalization
 from lrep_zoo.training import seed_state
+from lrep_zoo.training.data_checks import LabelSpec, checked_fit
 from lrep_zoo.training.ema import ema_update
 from lrep_zoo.training.schedules import sigmoid_rampup
 
@@ -312,6 +313,22 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
         return out
 
     # ------------------------------------------------------------------ training
+    def labels_to_check(self, y) -> list:
+        """`fit`'s label check: integer class indices below the classifier's number of
+        logits, negative for an unlabelled sample."""
+        outputs = getattr(self.classifier, "outputs", None)
+        classes = outputs[0].shape[-1] if outputs else None
+        if classes is None:
+            return []
+        source = f"the classifier has {classes} logits"
+        return [(LabelSpec("y", int(classes), source, unlabelled=True), y)]
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit` after checking the labels (a `ValueError` before training,
+        or at the first bad batch of a `tf.data.Dataset`) and warning about one-sample
+        batches (BatchNorm); see `lrep_zoo.training.data_checks`."""
+        return checked_fit(self, super().fit, args, kwargs, self.labels_to_check)
+
     def save_own_variables(self, store):
         # With the seed-generator state: resumed training draws the same noise.
         super().save_own_variables(store)
