@@ -13,6 +13,7 @@ from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
 from lrep_zoo.models.autoencoder import networks as nets
+from lrep_zoo.training.seed_state import SeedStateMixin
 
 NOISES = ("gaussian", "masking", "none")
 RECONSTRUCTION_LOSSES = ("mse", "bce")
@@ -20,7 +21,7 @@ ARCHITECTURES = ("conv", "mlp")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DenoisingAutoEncoder(PresetMixin, ExportMixin, keras.Model):
+class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     """Auto-encoder trained to reconstruct clean images from corrupted ones.
 
     During training the input is corrupted (Gaussian noise of std `noise_level`, or

@@ -17,12 +17,13 @@ from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.losses.kl import capacity as capacity_schedule
 from lrep_zoo.losses.kl import gaussian_kl
 from lrep_zoo.models.vae import networks as nets
+from lrep_zoo.training.seed_state import SeedStateMixin
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class VAE(PresetMixin, ExportMixin, keras.Model):
+class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     """Gaussian-encoder VAE with a Bernoulli or Gaussian decoder; beta-VAE options.
 
     The encoder gives `q(z|x) = N(mean, exp(log_var))`; `z` is drawn with the
