@@ -94,6 +94,7 @@ def test_sampling_layer_is_seeded_and_reparameterised():
 
 @pytest.mark.backends
 def test_fit_trains_encoder_and_decoder_and_logs_elbo():
+    keras.utils.set_random_seed(0)  # the initial weights (unseeded, the loss drop was flaky)
     vae = VAE(**SMALL, capacity_max=5.0, capacity_steps=100, seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=_jit())
     enc0 = [np.array(w) for w in vae.encoder.get_weights()]
