@@ -12,7 +12,8 @@ from lrep_zoo.models.hybridnet import HybridNet
 from lrep_zoo.models.tempered_gan import TemperedGAN
 from lrep_zoo.models.vae import VAE
 from lrep_zoo.models.mixing import MixingAutoEncoder
+from lrep_zoo.models.siamese import Siamese
 from lrep_zoo.models import shade  # plain Keras classifiers; registers the SHADE presets
 
-__all__ = ["GAN", "DualDis", "HybridNet", "VAE", "DenoisingAutoEncoder", "TemperedGAN",
+__all__ = ["GAN", "DualDis", "HybridNet", "VAE", "DenoisingAutoEncoder", "TemperedGAN", "Siamese",
            "MixingAutoEncoder"]

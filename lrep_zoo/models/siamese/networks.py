@@ -1,0 +1,54 @@
+"""The embedding network f of the siamese models (functional `keras.Model`).
+
+| input        | layers                                                              |
+|--------------|---------------------------------------------------------------------|
+| H x W x C    | per filter count f: Conv 3x3 f (BN, ReLU), Conv 3x3 f (BN, ReLU),   |
+|              | MaxPool 2; then global average pooling and Dense(`embedding_dim`)  |
+
+Defaults `filters=(32, 64, 128)`: about 290k weights, minutes per run on a 2-core
+CPU for 48x42 faces.
+
+Example:
+
+```python
+f = conv_embedding((48, 42, 1), embedding_dim=64)
+```
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers
+
+
+def conv_embedding(
+    input_shape: Sequence[int],
+    embedding_dim: int = 64,
+    filters: Sequence[int] = (32, 64, 128),
+    name: str = "embedding",
+) -> keras.Model:
+    """Conv blocks (two 3x3 BN-ReLU convolutions and a 2x2 max-pool each), global
+    average pooling, a linear embedding of size `embedding_dim`.
+
+    Example:
+
+    ```python
+    f = conv_embedding((28, 28, 1), embedding_dim=32, filters=(16, 32))
+    ```
+    """
+    if embedding_dim < 1 or not filters:
+        raise ValueError(f"conv_embedding needs embedding_dim >= 1 and at least one filter "
+                         f"count, got embedding_dim={embedding_dim}, filters={tuple(filters)}.")
+    inputs = keras.Input(tuple(input_shape), name=f"{name}_image")
+    x = inputs
+    for i, f in enumerate(filters):
+        for j in range(2):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{i}_{j}")(x)
+            x = layers.BatchNormalization(name=f"{name}_bn{i}_{j}")(x)
+            x = layers.ReLU(name=f"{name}_relu{i}_{j}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
+    outputs = layers.Dense(embedding_dim, name=f"{name}_code")(x)
+    return keras.Model(inputs, outputs, name=name)
