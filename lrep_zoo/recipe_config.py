@@ -55,6 +55,18 @@ __all__ = ["option", "build_parser", "from_args", "parse", "record", "to_argv", 
 
 _METADATA_KEY = "recipe_config"
 
+# Engine flags: every recipe's parser has them (unless its config has a field of the
+# same name). They set up the process, not the recipe: `from_args` applies them,
+# keeps them on the config, and `record` / `to_argv` write them when set.
+ENGINE_FLAGS = {
+    "distribute": (
+        "data parallel over all local devices (JAX: keras.distribution.DataParallel; "
+        "TensorFlow: MirroredStrategy, MultiWorkerMirroredStrategy under TF_CONFIG); "
+        "the batch size is the global batch"
+    ),
+}
+_ENGINE_KEY = "_recipe_engine_flags"
+
 
 def option(
     default: Any = dataclasses.MISSING,
@@ -191,7 +203,23 @@ def build_parser(config_cls: type, *, prog: str | None = None,
                 else:
                     kwargs["nargs"] = details.get("nargs") or "+"
         parser.add_argument(_flag(field, kind, default), **kwargs)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    for name, text in ENGINE_FLAGS.items():
+        if name not in fields:
+            parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
+                                action="store_true", help=text)
     return parser
+
+
+def _engine_flags(config) -> dict:
+    return getattr(config, _ENGINE_KEY, {})
+
+
+def _apply_engine_flags(flags: dict) -> None:
+    if flags.get("distribute"):
+        from lrep_zoo.training import distribute
+
+        distribute.enable_data_parallel()
 
 
 def from_args(config_cls: type, namespace: argparse.Namespace):
@@ -204,8 +232,15 @@ def from_args(config_cls: type, namespace: argparse.Namespace):
     config = from_args(Config, parser.parse_args([]))  # == Config()
     ```
     """
-    return config_cls(**{f.name: getattr(namespace, f.name)
-                         for f in dataclasses.fields(config_cls) if f.init})
+    config = config_cls(**{f.name: getattr(namespace, f.name)
+                           for f in dataclasses.fields(config_cls) if f.init})
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    flags = {name: True for name in ENGINE_FLAGS
+             if name not in fields and getattr(namespace, name, False)}
+    if flags:
+        object.__setattr__(config, _ENGINE_KEY, flags)
+        _apply_engine_flags(flags)
+    return config
 
 
 def parse(config_cls: type, argv: Sequence[str] | None = None, *, prog: str | None = None,
@@ -235,8 +270,8 @@ def record(config) -> dict:
     reporting.write_json(path, {"recipe": NAME, **record(config), "runs": runs})
     ```
     """
-    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)
-            if _details(f).get("recorded", True)}
+    return {**{f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)
+               if _details(f).get("recorded", True)}, **_engine_flags(config)}
 
 
 def to_argv(config, *, changed_only: bool = True) -> list[str]:
@@ -277,6 +312,7 @@ def to_argv(config, *, changed_only: bool = True) -> list[str]:
             argv += [flag, *(str(v) for v in value)]
         else:
             argv += [flag, str(value)]
+    argv += [f"--{name.replace('_', '-')}" for name in _engine_flags(config)]
     return argv
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from lrep_zoo.training.distribute import replica_random
+
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
 class MaskingNoise(keras.layers.Layer):
@@ -32,7 +34,12 @@ class MaskingNoise(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        keep = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator) >= self.rate
+        # replica_random: under a tf.distribute strategy each replica gets its slice
+        # of the global batch's mask (not the same mask on every replica).
+        uniform = replica_random(
+            lambda s: keras.random.uniform(s, seed=self.seed_generator), ops.shape(inputs)
+        )
+        keep = uniform >= self.rate
         return ops.where(keep, inputs, ops.zeros_like(inputs))
 
     def compute_output_shape(self, input_shape):

@@ -33,7 +33,12 @@ def _tf_value_and_grad(fn, variables):
 
     with tf.GradientTape() as tape:
         loss, aux = fn()
-    grads = tape.gradient(loss, list(variables))
+        # Under a tf.distribute strategy the optimizer sums the replicas' gradients
+        # (Keras' TF optimizer all-reduces with SUM): differentiate each replica's
+        # share of the global-batch mean, as Keras' own `compute_loss` does.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scaled = loss / replicas if replicas > 1 else loss
+    grads = tape.gradient(scaled, list(variables))
     grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
     return (loss, aux), grads
 
