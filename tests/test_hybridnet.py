@@ -296,7 +296,7 @@ def test_save_load_export_and_grid_callback(tmp_path):
 
 
 def test_convlarge_shapes():
-    nets = convlarge.networks()
+    nets = convlarge.networks(data_format="channels_last")
     assert [tuple(t.shape) for t in nets["encoder_c"].outputs] == [
         (None, 6, 6, 128), (None, 32, 32, 128), (None, 16, 16, 256), (None, 6, 6, 512)]
     for key in ("decoder_c", "decoder_u"):
@@ -362,3 +362,41 @@ def test_batch_size_one_warns_batch_normalization():
     x, y = _batch(8)
     with pytest.warns(UserWarning, match=r"HybridNet has BatchNormalization .* batch size 1"):
         model.fit(x, y, batch_size=1, epochs=0, verbose=0)  # epochs=0: warned before training
+
+
+@pytest.mark.backends
+def test_convlarge_channels_first_equals_channels_last():
+    """The torch default layout (channels-first inside, images and x_hat channels-last)
+    computes what the channels-last nets compute, with the same weights, in inference
+    and in training mode (batch statistics; dropout off)."""
+    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    outs = {}
+    for data_format in ("channels_last", "channels_first"):
+        keras.utils.set_random_seed(0)
+        outs[data_format] = nets = {
+            "encoder": convlarge.encoder(dropout=0.0, name="e", data_format=data_format),
+            "classifier": convlarge.classifier(name="c", data_format=data_format),
+            "decoder": convlarge.decoder(upsampling="unpool", name="d", data_format=data_format),
+        }
+        if data_format == "channels_first":
+            for key, net in nets.items():
+                net.set_weights(outs["channels_last"][key].get_weights())
+    to_last = lambda t: np.moveaxis(_np(t), 1, -1)  # noqa: E731
+    for training in (False, True):
+        results = {}
+        for data_format, nets in outs.items():
+            h, *acts = nets["encoder"](x, training=training)
+            x_hat, *recs = nets["decoder"](h, training=training)
+            results[data_format] = [nets["classifier"](h), x_hat, h, *acts, *recs]
+        last, cf = results["channels_last"], results["channels_first"]
+        # Float rounding only: batch statistics of 2 samples amplify it (1.4e-4 measured).
+        tol = {"atol": 1e-3, "rtol": 1e-3} if training else {"atol": 1e-4, "rtol": 1e-4}
+        np.testing.assert_allclose(_np(cf[0]), _np(last[0]), **tol)  # logits
+        np.testing.assert_allclose(_np(cf[1]), _np(last[1]), **tol)  # x_hat (NHWC)
+        for a, b in zip(cf[2:], last[2:]):
+            np.testing.assert_allclose(to_last(a), _np(b), **tol)
+    assert convlarge.resolve_data_format(None) == (
+        "channels_first" if keras.backend.backend() == "torch" else "channels_last")
+    with pytest.raises(ValueError, match="data_format"):
+        convlarge.encoder(data_format="NCHW")
+

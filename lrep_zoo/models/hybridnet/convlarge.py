@@ -11,6 +11,15 @@
 Every conv is Conv -> BatchNorm -> LeakyReLU(0.1) (`shade_weight`: SHADE on the
 encoder pre-activations). Keras has no max-unpooling with switches; the
 u-branch's unpooling is nearest-neighbour upsampling.
+
+`data_format` is the layout *inside* the networks: images go in, and `x_hat`
+comes out, channels-last `(B, H, W, C)` either way. `"channels_first"` permutes the
+images once at the encoder's input and `x_hat` once at the decoder's output, and
+the codes and the intermediate activations `a_l`, `r_l` are `(B, C, H, W)`; the
+default (`None`) is `"channels_first"` on the torch backend, where Keras runs every
+channels-last convolution as a channels-first one between two layout copies
+(`benchmarks/peers.py` measures the difference), `"channels_last"` elsewhere. Both
+layouts hold the same weights (Keras kernels do not depend on `data_format`).
 """
 
 from __future__ import annotations
@@ -22,41 +31,59 @@ from keras import layers
 
 from lrep_zoo.layers.shade_regularizers import shade_layer
 
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def resolve_data_format(data_format: str | None) -> str:
+    """`data_format`, or the fastest layout of the backend for `None` (see above)."""
+    if data_format is None:
+        return "channels_first" if keras.backend.backend() == "torch" else "channels_last"
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS} or None, "
+                         f"got {data_format!r}.")
+    return data_format
+
 
 def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,
-                  transposed=False, shade_weight=None, alpha=0.1):
+                  transposed=False, shade_weight=None, alpha=0.1,
+                  data_format="channels_last"):
     """Conv (no bias) -> BatchNorm -> [SHADE on the pre-activation] -> LeakyReLU(alpha)."""
     conv = layers.Conv2DTranspose if transposed else layers.Conv2D
     x = conv(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-             name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+             data_format=data_format, name=f"{name}_conv")(x)
+    axis = 1 if data_format == "channels_first" else -1
+    x = layers.BatchNormalization(axis=axis, name=f"{name}_bn")(x)
     if shade_weight:
-        x = shade_layer(shade_weight, f"{name}_shade")(x)
+        x = shade_layer(shade_weight, f"{name}_shade", channels_first=axis == 1)(x)
     return layers.LeakyReLU(negative_slope=alpha, name=f"{name}_lrelu")(x)
 
 
 def encoder(input_shape: Sequence[int] = (32, 32, 3), dropout: float = 0.5,
-            shade_weight: float | None = None, name: str = "encoder") -> keras.Model:
+            shade_weight: float | None = None, name: str = "encoder",
+            data_format: str | None = None) -> keras.Model:
     """The ConvLarge feature extractor; outputs `[h, a_1, a_2, a_3]`.
 
     Example:
 
     ```python
-    h, a1, a2, a3 = encoder()(images)  # h: (batch, 6, 6, 128)
+    h, a1, a2, a3 = encoder(data_format="channels_last")(images)  # h: (batch, 6, 6, 128)
     ```
     """
+    data_format = resolve_data_format(data_format)
     inputs = keras.Input(tuple(input_shape), name="images")
-    kw = {"shade_weight": shade_weight}
+    kw = {"shade_weight": shade_weight, "data_format": data_format}
     x = inputs
+    if data_format == "channels_first":
+        x = layers.Permute((3, 1, 2), name=f"{name}_to_channels_first")(x)
     for i in range(3):
         x = conv_bn_lrelu(x, 128, 3, f"{name}_1{chr(97 + i)}", **kw)
     a1 = x
-    x = layers.MaxPooling2D(2, name=f"{name}_pool1")(x)
+    x = layers.MaxPooling2D(2, data_format=data_format, name=f"{name}_pool1")(x)
     x = layers.Dropout(dropout, name=f"{name}_drop1")(x)
     for i in range(3):
         x = conv_bn_lrelu(x, 256, 3, f"{name}_2{chr(97 + i)}", **kw)
     a2 = x
-    x = layers.MaxPooling2D(2, name=f"{name}_pool2")(x)
+    x = layers.MaxPooling2D(2, data_format=data_format, name=f"{name}_pool2")(x)
     x = layers.Dropout(dropout, name=f"{name}_drop2")(x)
     x = conv_bn_lrelu(x, 512, 3, f"{name}_3a", padding="valid", **kw)
     a3 = x
@@ -66,51 +93,74 @@ def encoder(input_shape: Sequence[int] = (32, 32, 3), dropout: float = 0.5,
 
 
 def classifier(code_shape: Sequence[int] = (6, 6, 128), num_classes: int = 10,
-               name: str = "classifier") -> keras.Model:
-    """Global average pooling then a dense layer (logits)."""
-    inputs = keras.Input(tuple(code_shape), name="codes")
-    x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(inputs)
-    return keras.Model(inputs, layers.Dense(num_classes, name=f"{name}_logits")(x), name=name)
-
-
-def decoder(code_shape: Sequence[int] = (6, 6, 128), output_channels: int = 3,
-            upsampling: str = "transposed", name: str = "decoder") -> keras.Model:
-    """Mirror of `encoder`; outputs `[x_hat, r_1, r_2, r_3]` (linear `x_hat`).
+               name: str = "classifier", data_format: str | None = None) -> keras.Model:
+    """Global average pooling then a dense layer (logits); `code_shape` is channels-last.
 
     Example:
 
     ```python
-    x_hat, r1, r2, r3 = decoder(upsampling="unpool")(h)
+    logits = classifier(data_format="channels_last")(h)  # (batch, 10)
+    ```
+    """
+    data_format = resolve_data_format(data_format)
+    inputs = keras.Input(_layout(code_shape, data_format), name="codes")
+    x = layers.GlobalAveragePooling2D(data_format=data_format, name=f"{name}_gap")(inputs)
+    return keras.Model(inputs, layers.Dense(num_classes, name=f"{name}_logits")(x), name=name)
+
+
+def decoder(code_shape: Sequence[int] = (6, 6, 128), output_channels: int = 3,
+            upsampling: str = "transposed", name: str = "decoder",
+            data_format: str | None = None) -> keras.Model:
+    """Mirror of `encoder`; outputs `[x_hat, r_1, r_2, r_3]` (linear, channels-last `x_hat`).
+
+    `code_shape` is channels-last; the codes themselves are in `data_format`.
+
+    Example:
+
+    ```python
+    x_hat, r1, r2, r3 = decoder(upsampling="unpool", data_format="channels_last")(h)
     ```
     """
     if upsampling not in ("transposed", "unpool"):
         raise ValueError(f"upsampling must be 'transposed' or 'unpool', got {upsampling!r}.")
+    data_format = resolve_data_format(data_format)
+    kw = {"data_format": data_format}
 
     def up(x, filters, block):
         if upsampling == "transposed":
-            return conv_bn_lrelu(x, filters, 3, block, strides=2, transposed=True)
-        x = layers.UpSampling2D(2, name=f"{block}_unpool")(x)
-        return conv_bn_lrelu(x, filters, 3, block)
+            return conv_bn_lrelu(x, filters, 3, block, strides=2, transposed=True, **kw)
+        x = layers.UpSampling2D(2, data_format=data_format, name=f"{block}_unpool")(x)
+        return conv_bn_lrelu(x, filters, 3, block, **kw)
 
-    inputs = keras.Input(tuple(code_shape), name="codes")
-    x = conv_bn_lrelu(inputs, 256, 1, f"{name}_3c", transposed=True)
-    r3 = conv_bn_lrelu(x, 512, 1, f"{name}_3b", transposed=True)
-    x = conv_bn_lrelu(r3, 256, 3, f"{name}_3a", padding="valid", transposed=True)
+    inputs = keras.Input(_layout(code_shape, data_format), name="codes")
+    x = conv_bn_lrelu(inputs, 256, 1, f"{name}_3c", transposed=True, **kw)
+    r3 = conv_bn_lrelu(x, 512, 1, f"{name}_3b", transposed=True, **kw)
+    x = conv_bn_lrelu(r3, 256, 3, f"{name}_3a", padding="valid", transposed=True, **kw)
     x = up(x, 256, f"{name}_2c")
     for i in range(2):
-        x = conv_bn_lrelu(x, 256, 3, f"{name}_2{chr(98 - i)}", transposed=True)
+        x = conv_bn_lrelu(x, 256, 3, f"{name}_2{chr(98 - i)}", transposed=True, **kw)
     r2 = x
     x = up(x, 128, f"{name}_1c")
     for i in range(2):
-        x = conv_bn_lrelu(x, 128, 3, f"{name}_1{chr(98 - i)}", transposed=True)
+        x = conv_bn_lrelu(x, 128, 3, f"{name}_1{chr(98 - i)}", transposed=True, **kw)
     r1 = x
-    x_hat = layers.Conv2D(output_channels, 3, padding="same", name=f"{name}_out")(x)
+    x_hat = layers.Conv2D(output_channels, 3, padding="same", data_format=data_format,
+                          name=f"{name}_out")(x)
+    if data_format == "channels_first":
+        x_hat = layers.Permute((2, 3, 1), name=f"{name}_to_channels_last")(x_hat)
     return keras.Model(inputs, [x_hat, r1, r2, r3], name=name)
+
+
+def _layout(shape: Sequence[int], data_format: str) -> tuple:
+    """A channels-last `(H, W, C)` shape in `data_format`."""
+    h, w, c = (int(d) for d in shape)
+    return (c, h, w) if data_format == "channels_first" else (h, w, c)
 
 
 def networks(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
              dropout: float = 0.5, shade_weight: float | None = None,
-             unsupervised_branch: bool = True, decoders: bool = True) -> dict:
+             unsupervised_branch: bool = True, decoders: bool = True,
+             data_format: str | None = None) -> dict:
     """All HybridNet networks as keyword arguments of `HybridNet`.
 
     Example:
@@ -119,15 +169,16 @@ def networks(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     model = HybridNet(**networks(), stability="mean_teacher", flip=True)
     ```
     """
+    df = {"data_format": resolve_data_format(data_format)}
     nets = {
-        "encoder_c": encoder(input_shape, dropout, shade_weight, name="encoder_c"),
-        "classifier": classifier((6, 6, 128), num_classes),
+        "encoder_c": encoder(input_shape, dropout, shade_weight, name="encoder_c", **df),
+        "classifier": classifier((6, 6, 128), num_classes, **df),
     }
     c = input_shape[-1]
     if decoders:
-        nets["decoder_c"] = decoder((6, 6, 128), c, "transposed", name="decoder_c")
+        nets["decoder_c"] = decoder((6, 6, 128), c, "transposed", name="decoder_c", **df)
     if unsupervised_branch:
-        nets["encoder_u"] = encoder(input_shape, dropout, shade_weight, name="encoder_u")
+        nets["encoder_u"] = encoder(input_shape, dropout, shade_weight, name="encoder_u", **df)
         if decoders:
-            nets["decoder_u"] = decoder((6, 6, 128), c, "unpool", name="decoder_u")
+            nets["decoder_u"] = decoder((6, 6, 128), c, "unpool", name="decoder_u", **df)
     return nets
