@@ -9,6 +9,7 @@ from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.training.distribute import scale_loss_for_distribution
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
@@ -128,7 +129,8 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
         loss = ops.mean(per_sample)
         for extra in self.losses:  # a Python loop: ops.sum(self.losses) fails on JAX
             loss = loss + extra
-        return loss
+        # A replica's share of the global-batch mean (tf.distribute sums gradients).
+        return scale_loss_for_distribution(loss)
 
     def get_config(self):
         config = {

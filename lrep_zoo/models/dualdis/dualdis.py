@@ -106,6 +106,10 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
             standardised (zero mean, unit variance), so that faces under grazing
             light (nearly black) are as legible as frontally lit ones; the decoder
             still rebuilds the [0, 1] image. `"none"` (default): the [0, 1] image.
+        synchronized_batchnorm: BatchNorm statistics of the global batch under a
+            `tf.distribute` strategy (Keras' `BatchNormalization(synchronized=True)`;
+            default: per replica). On JAX data-parallel steps they are global
+            either way. See `lrep_zoo.training.distribute`.
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
@@ -126,6 +130,7 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
         adversarial_loss_z: str = "complement",
         adversary_hidden: Sequence[int] = (80,),
         input_normalization: str = "none",
+        synchronized_batchnorm: bool = False,
         **kwargs,
     ):
         kwargs.setdefault("name", "dualdis")
@@ -156,6 +161,10 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
         self.adversarial_loss_z = adversarial_loss_z
         self.adversary_hidden = tuple(int(u) for u in adversary_hidden)
         self.input_normalization = input_normalization
+        self.synchronized_batchnorm = bool(synchronized_batchnorm)
+        # Keras' synchronized BatchNormalization is TensorFlow's (tf.distribute);
+        # a JAX data-parallel step already normalises with global-batch statistics.
+        sync = self.synchronized_batchnorm and keras.backend.backend() == "tensorflow"
 
         channels = self.image_shape[-1]
         size = self.input_size
@@ -163,11 +172,15 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
         self.resize = None
         if self.image_shape[:2] != (size, size):
             self.resize = AreaResize(size, size, name="resize")
-        self.encoder = nets.shared_encoder((size, size, channels))
+        self.encoder = nets.shared_encoder((size, size, channels), synchronized=sync)
         features = self.encoder.output_shape[1:]
-        self.encoder_y = nets.branch_encoder(features, self.latent_dim, name="encoder_y")
-        self.encoder_z = nets.branch_encoder(features, self.latent_dim, name="encoder_z")
-        self.decoder = nets.decoder(self.latent_dim, self.latent_dim, channels)
+        self.encoder_y = nets.branch_encoder(
+            features, self.latent_dim, name="encoder_y", synchronized=sync
+        )
+        self.encoder_z = nets.branch_encoder(
+            features, self.latent_dim, name="encoder_z", synchronized=sync
+        )
+        self.decoder = nets.decoder(self.latent_dim, self.latent_dim, channels, synchronized=sync)
         self.head_y = nets.linear_head(self.latent_dim, self.num_classes_y, name="head_y")
         self.head_z = nets.linear_head(self.latent_dim, self.num_classes_z, name="head_z")
         self.adversary_y = nets.mlp_head(
@@ -413,6 +426,7 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
                 "adversarial_loss_z": self.adversarial_loss_z,
                 "adversary_hidden": list(self.adversary_hidden),
                 "input_normalization": self.input_normalization,
+                "synchronized_batchnorm": self.synchronized_batchnorm,
             }
         )
         return config

@@ -40,13 +40,19 @@ def shared_encoder(
     input_shape: Sequence[int] = (64, 64, 1),
     filters: Sequence[int] = (32, 40, 48),
     name: str = "shared_encoder",
+    synchronized: bool = False,
 ) -> keras.Model:
-    """Shared trunk E: stride-2 4x4 convolutions with BN + ReLU."""
+    """Shared trunk E: stride-2 4x4 convolutions with BN + ReLU.
+
+    `synchronized=True`: the BatchNorm statistics are all-reduced across
+    `tf.distribute` replicas (Keras' `BatchNormalization(synchronized=True)`; on
+    JAX data-parallel steps they are global anyway). The same for every builder.
+    """
     inputs = keras.Input(tuple(input_shape), name=f"{name}_image")
     h = inputs
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv{i}")(h)
-        h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{i}")(h)
+        h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn{i}")(h)
         h = layers.ReLU(name=f"{name}_relu{i}")(h)
     return keras.Model(inputs, h, name=name)
 
@@ -55,17 +61,18 @@ def branch_encoder(
     input_shape: Sequence[int] = (8, 8, 48),
     latent_dim: int = 80,
     name: str = "encoder_branch",
+    synchronized: bool = False,
 ) -> keras.Model:
     """Branch encoder (E_y or E_z): 64k4s2, 72k3p0, `latent_dim`k2p0 -> flat code."""
     inputs = keras.Input(tuple(input_shape), name=f"{name}_features")
     h = layers.Conv2D(64, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv0")(inputs)
-    h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn0")(h)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn0")(h)
     h = layers.ReLU(name=f"{name}_relu0")(h)
     h = layers.Conv2D(72, 3, padding="valid", use_bias=False, name=f"{name}_conv1")(h)
-    h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(h)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn1")(h)
     h = layers.ReLU(name=f"{name}_relu1")(h)
     h = layers.Conv2D(latent_dim, 2, padding="valid", use_bias=False, name=f"{name}_conv2")(h)
-    h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(h)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn2")(h)
     h = layers.Flatten(name=f"{name}_code")(h)
     return keras.Model(inputs, h, name=name)
 
@@ -76,6 +83,7 @@ def decoder(
     output_channels: int = 1,
     filters: Sequence[int] = (80, 64, 48, 32, 32),
     name: str = "decoder",
+    synchronized: bool = False,
 ) -> keras.Model:
     """Decoder D(h_y, h_z) -> image in [0, 1] (64x64 with the default 5 upsamplings)."""
     h_y = keras.Input((latent_dim_y,), name=f"{name}_h_y")
@@ -85,14 +93,14 @@ def decoder(
     h = layers.Conv2DTranspose(
         latent_dim_y + latent_dim_z, 2, padding="valid", use_bias=False, name=f"{name}_deconv_in"
     )(h)
-    h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn_in")(h)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn_in")(h)
     h = layers.LeakyReLU(0.2, name=f"{name}_lrelu_in")(h)
     for i, f in enumerate(filters):
         h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_deconv{i}")(h)
-        h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{i}")(h)
+        h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn{i}")(h)
         h = layers.LeakyReLU(0.2, name=f"{name}_lrelu{i}")(h)
     h = layers.Conv2D(32, 3, padding="same", use_bias=False, name=f"{name}_conv_out0")(h)
-    h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn_out0")(h)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn_out0")(h)
     h = layers.LeakyReLU(0.2, name=f"{name}_lrelu_out0")(h)
     out = layers.Conv2D(output_channels, 3, padding="same", activation="sigmoid", name=f"{name}_image")(h)
     return keras.Model([h_y, h_z], out, name=name)

@@ -15,6 +15,7 @@ from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import networks as nets
 from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.training import MultiPhaseModel, Phase, value_and_input_gradient
+from lrep_zoo.training.distribute import replica_random
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
@@ -147,7 +148,11 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         return ops.cast(x, "float32")
 
     def _noise(self, n):
-        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        # replica_random: each tf.distribute replica gets its slice of the global
+        # batch's noise (lrep_zoo.training.distribute).
+        return replica_random(
+            lambda s: keras.random.normal(s, seed=self.seed_generator), (n, self.latent_dim)
+        )
 
     def discriminator_loss(self, data, training: bool = True):
         """`loss_fn` of the discriminator phase: `(loss, logs)`."""
@@ -166,8 +171,9 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         fake_logits = self.discriminator(fake, training=training)
         loss = gan_losses.discriminator_loss(real_logits, fake_logits, self.objective)
         if self.objective == "wgan_gp":
-            eps = keras.random.uniform(
-                (n,) + (1,) * len(self.image_shape), seed=self.seed_generator
+            eps = replica_random(
+                lambda s: keras.random.uniform(s, seed=self.seed_generator),
+                (n,) + (1,) * len(self.image_shape),
             )
             mix = eps * real + (1.0 - eps) * fake
             _, grads = value_and_input_gradient(

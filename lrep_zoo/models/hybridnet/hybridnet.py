@@ -9,6 +9,7 @@ from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.training.distribute import scale_loss_for_distribution
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models._networks import deserialize_networks
@@ -386,7 +387,8 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
             self.regularization_tracker.update_state(regularization)
         if training:
             self.train_steps.assign(step + 1.0)
-        return total + regularization
+        # A replica's share of the global-batch mean (tf.distribute sums gradients).
+        return scale_loss_for_distribution(total + regularization)
 
     # ------------------------------------------------------------ inference
     def classify(self, images):
