@@ -74,13 +74,15 @@ def evaluate(model, data_dir=None, seed: int = 0, limit: int | None = None) -> d
     import keras
 
     from lrep_zoo import data
+    from lrep_zoo.inputs import to_model_range
     from lrep_zoo.metrics.reconstruction import denoising_scores
 
     x, y = data.load_arrays("mnist", "train", data_dir=data_dir)
     x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
     n = min(10000, limit or 10000)
-    x, y = x[:n].astype("float32") / 255.0, y[:n]
-    x_test, y_test = x_test[:limit].astype("float32") / 255.0, y_test[:limit]
+    # As the model takes them: the uint8 images (the preset), or / 255 (input_range 0..1).
+    x, y = to_model_range(x[:n], model), y[:n]
+    x_test, y_test = to_model_range(x_test[:limit], model), y_test[:limit]
     scores = denoising_scores(model, x_test, seed=seed)
     scores["linear_probe_accuracy"] = linear_probe_accuracy(
         keras.ops.convert_to_numpy(model.encode(x)), y,

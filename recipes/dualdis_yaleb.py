@@ -239,8 +239,9 @@ def evaluate_presets(folder: str, data_dir=None, baseline_folder: str | None = N
 def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     """`lrep-zoo evaluate dualdis_yaleb`: the paper's rows, ours under both protocols.
 
-    The multi-task baseline preset `dualdis_yaleb_multitask` is scored too. With `limit`
-    (smoke runs) only the paper-protocol scores of the first `limit` test images.
+    The multi-task baseline preset `dualdis_yaleb_multitask` is scored too, unless `model`
+    is that baseline (no adversarial terms): then it is scored alone, as "multi-task". With
+    `limit` (smoke runs) only the paper-protocol scores of the first `limit` test images.
     """
     from lrep_zoo.models.dualdis import DualDis, evaluation, metrics as disentangling
 
@@ -250,8 +251,12 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
         return disentangling.paper_scores(
             model, test["image"][:limit], test["identity"][:limit], test["lighting"][:limit]
         )
-    baseline = DualDis.from_preset("dualdis_yaleb_multitask")
-    result = evaluation.evaluate_dualdis(model, baseline=baseline, data=data)
+    if model.adversarial_weight_y == 0 and model.adversarial_weight_z == 0:
+        # The baseline itself (`lrep-zoo evaluate dualdis_yaleb_multitask`): not against itself.
+        result = evaluation.evaluate_dualdis(model, data=data, name="multi-task")
+    else:
+        baseline = DualDis.from_preset("dualdis_yaleb_multitask")
+        result = evaluation.evaluate_dualdis(model, baseline=baseline, data=data)
     print(result["table"])
     return result["rows"]
 

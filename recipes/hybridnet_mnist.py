@@ -64,10 +64,13 @@ def evaluate(model, data_dir=None, x_test=None, y_test=None, limit: int | None =
     ```
     """
     from lrep_zoo import data
+    from lrep_zoo.inputs import to_model_range
 
-    if x_test is None:
+    if x_test is None:  # the uint8 test images, as the model takes them
         x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
-        x_test = x_test.astype("float32")[..., None] / 255.0
+        x_test = to_model_range(x_test[..., None], model)
+    else:  # images in [0, 1], as this recipe's protocol scales them
+        x_test = to_model_range(x_test, model, source="0..1")
     x_test, y_test = x_test[:limit], y_test[:limit]
     return classification_scores(model, x_test, y_test, batch_size=1000)
 

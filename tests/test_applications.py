@@ -14,12 +14,12 @@ from lrep_zoo.applications import PresetError, registry
 def test_shipped_dae_mnist_loads_and_denoises(shared_data_dir):
     model = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
     x = np.load(shared_data_dir / "mnist" / "mnist_test_full.npz")["x_test"][:200]
-    x = x[..., None].astype("float32") / 255.0
     keras.utils.set_random_seed(0)
-    noisy = keras.ops.convert_to_numpy(model.corrupt(x))
-    denoised = model.predict(noisy, verbose=0)
+    noisy = keras.ops.convert_to_numpy(model.corrupt(x))  # uint8 in, 0..255 units out
+    denoised = model.predict(noisy, verbose=0)  # [0, 1]
+    clean = x[..., None] / 255.0
     # A trained DAE must clearly beat the noisy input (an untrained one does not).
-    assert np.mean((denoised - x) ** 2) < 0.5 * np.mean((noisy - x) ** 2)
+    assert np.mean((denoised - clean) ** 2) < 0.5 * np.mean((noisy / 255.0 - clean) ** 2)
 
 
 def test_weights_none_gives_fresh_model_of_preset_architecture():
@@ -392,7 +392,8 @@ def test_tempered_gan_mnist_preset():
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     assert (np.bincount(probs.argmax(-1), minlength=10) >= 10).sum() >= 8
     assert probs.max(-1).mean() > 0.6
-    assert keras.ops.convert_to_numpy(gan.apply_lens(images[:4])).shape == (4, 28, 28, 1)
+    lensed = gan.apply_lens(images[:4] * 255.0)  # real images go in as 0..255, like fit's
+    assert keras.ops.convert_to_numpy(lensed).shape == (4, 28, 28, 1)
 
 
 def test_shade_lenet_mnist_1000_preset(shared_data_dir, tmp_path):

@@ -5,6 +5,7 @@
 """
 
 from lrep_zoo.layers.binarize import Binarize
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.layers.lens import Lens
 from lrep_zoo.layers.noise import MaskingNoise
 from lrep_zoo.layers.sampling import Sampling
@@ -21,6 +22,7 @@ __all__ = [
     "SHADE",
     "Binarize",
     "EntropyVariance",
+    "ImageRescaling",
     "Lens",
     "MaskingNoise",
     "Sampling",

@@ -11,8 +11,10 @@ def psnr(mse: float, peak: float = 1.0) -> float:
 
 
 def denoising_scores(model, images, batch_size: int = 256, seed: int = 0) -> dict:
-    """Reconstruction and denoising quality of `model` on clean images in [0, 1].
+    """Reconstruction and denoising quality of `model` on clean images.
 
+    `images` are in the model's `input_range` (0..255 for the presets, see
+    `lrep_zoo.inputs`); the errors are measured on the [0, 1] scale of its outputs.
     The corrupted inputs use the model's own training corruption (`model.corrupt`)
     with noise drawn from `seed`; noisy values are not clipped (as in training).
 
@@ -29,7 +31,10 @@ def denoising_scores(model, images, batch_size: int = 256, seed: int = 0) -> dic
     """
     import keras
 
-    images = np.asarray(images, "float32")
+    from lrep_zoo.inputs import input_scale
+
+    images = np.asarray(images)
+    scale = input_scale(model)
     keras.utils.set_random_seed(seed)
     noisy = np.concatenate(
         [keras.ops.convert_to_numpy(model.corrupt(images[i : i + batch_size]))
@@ -37,10 +42,11 @@ def denoising_scores(model, images, batch_size: int = 256, seed: int = 0) -> dic
     )
     clean_out = model.predict(images, batch_size=batch_size, verbose=0)
     denoised = model.predict(noisy, batch_size=batch_size, verbose=0)
+    clean = images.astype("float32") / scale  # as the model's ImageRescaling does
     scores = {
-        "reconstruction_mse": float(np.mean((clean_out - images) ** 2)),
-        "noisy_mse": float(np.mean((noisy - images) ** 2)),
-        "denoised_mse": float(np.mean((denoised - images) ** 2)),
+        "reconstruction_mse": float(np.mean((clean_out - clean) ** 2)),
+        "noisy_mse": float(np.mean((noisy / scale - clean) ** 2)),
+        "denoised_mse": float(np.mean((denoised - clean) ** 2)),
     }
     for key in list(scores):
         scores[key.replace("_mse", "_psnr")] = psnr(scores[key])

@@ -10,6 +10,8 @@ from keras import ops
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
 from lrep_zoo.training.distribute import scale_loss_for_distribution
+from lrep_zoo.inputs import ImageInputsMixin, check_input_range, input_scale
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.noise import MaskingNoise
@@ -22,7 +24,7 @@ ARCHITECTURES = ("conv", "mlp")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
+class DenoisingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     """Auto-encoder trained to reconstruct clean images from corrupted ones.
 
     During training the input is corrupted (Gaussian noise of std `noise_level`, or
@@ -30,7 +32,13 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
     compares the reconstruction with the clean input. At inference (`predict`,
     `evaluate`, `call` with `training=False`) the input is used as given, so
     `model.predict(noisy_images)` denoises and `evaluate` reports the
-    reconstruction loss of clean images. Images are expected in [0, 1].
+    reconstruction loss of clean images.
+
+    Input contract (`lrep_zoo.inputs`): images in `input_range` ("0..255": uint8 or
+    float as the dataset gives them, the preset's; "0..1": already scaled, the
+    default), `(N, *input_shape)` or `(N, H, W)` for grayscale, in `fit`, `predict`,
+    `encode` and `corrupt` alike; reconstructions and decodes are float32 in [0, 1].
+    Corruption and loss act on the [0, 1] images (`noise_level` in those units).
 
     Args:
         input_shape: Image shape, e.g. `(28, 28, 1)`.
@@ -41,6 +49,7 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
         architecture: `"conv"` or `"mlp"` (ignored when `encoder`/`decoder` are given).
         encoder, decoder: Optional `keras.Model`s replacing the built-in networks.
         seed: Seed of the corruption noise.
+        input_range: `"0..1"` or `"0..255"` (see the input contract above).
 
     Example:
 
@@ -64,6 +73,7 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
         encoder: keras.Model | None = None,
         decoder: keras.Model | None = None,
         seed: int | None = None,
+        input_range: str = "0..1",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +87,8 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
         self.reconstruction_loss = reconstruction_loss
         self.architecture = architecture
         self.seed = seed
+        self.input_range = check_input_range(input_range)
+        self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
         self.custom_networks = encoder is not None or decoder is not None
         if architecture == "conv":
             make_encoder, make_decoder = nets.conv_encoder, nets.conv_decoder
@@ -101,23 +113,30 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
         self.built = True
 
     def call(self, inputs, training=False):
-        corrupted = self.corruption(inputs, training=training)
+        corrupted = self.corruption(self.rescale(inputs), training=training)
         return self.decoder(self.encoder(corrupted, training=training), training=training)
 
     def encode(self, images):
-        """Codes of (clean) images."""
-        return self.encoder(images, training=False)
+        """Codes of (clean) images (in `input_range`)."""
+        images = self.checked_images(images, "encode")
+        return self.encoder(self.rescale(images), training=False)
 
     def decode(self, codes):
-        """Images from codes."""
+        """Images from codes, float32 in [0, 1]."""
         return self.decoder(codes, training=False)
 
     def corrupt(self, images):
-        """The training-time corruption, applied on demand (e.g. to make noisy test sets)."""
-        return self.corruption(images, training=True)
+        """The training-time corruption, applied on demand (e.g. to make noisy test sets).
+
+        Takes and returns images in `input_range` units (noisy values not clipped), so
+        that `predict(corrupt(x))` denoises.
+        """
+        images = self.checked_images(images, "corrupt")
+        noisy = self.corruption(self.rescale(images), training=True)
+        return noisy * input_scale(self)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        target = x if y is None else y
+        target = self.rescale(x if y is None else y)
         if self.reconstruction_loss == "mse":
             per_sample = ops.mean(ops.square(target - y_pred), axis=(1, 2, 3))
         else:
@@ -142,6 +161,7 @@ class DenoisingAutoEncoder(PresetMixin, ExportMixin, SeedStateMixin, keras.Model
             "reconstruction_loss": self.reconstruction_loss,
             "architecture": self.architecture,
             "seed": self.seed,
+            "input_range": self.input_range,
         }
         return serialize_networks(self, config)
 

@@ -37,9 +37,12 @@ Labels are `(y, z)` or `{"y": y, "z": z}`; z < 0 marks a missing attribute label
 before training (integer class indices, y in 0..num_classes_y - 1, z below
 num_classes_z; per batch for a `tf.data.Dataset`): a `ValueError` names the problem.
 
-The model takes raw images (uint8 or float in 0..255, `image_shape`), rescales them
-to [0, 1] and resizes them to `input_size` inside; `decode` returns images at that
-size, in [0, 1].
+Input contract (`lrep_zoo.inputs`): images as the dataset gives them, uint8 or float
+0..255, `(N, *image_shape)` or `(N, H, W)` for grayscale; rescaled to [0, 1] and
+resized to `input_size` inside; images out (`decode`, `edit`, ...) are float32 in
+[0, 1] at `input_size`. The eager entry points (`predict`, `fit`, `encode`,
+`classify`, `reconstruct`, `edit`, `swap`) raise a `ValueError` for a wrong shape or
+images already scaled to [0, 1].
 
 Baselines of the paper by config (`DualDis.variant`):
 - `"dualdis"`: the full model.
@@ -65,10 +68,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
-from keras import layers, ops
+from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.inputs import ImageInputsMixin
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.models.dualdis import networks as nets
 from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
@@ -84,8 +89,11 @@ VARIANTS = {
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
+class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     """DualDis two-branch auto-encoder with linear and adversarial heads.
+
+    Takes images as the dataset gives them (uint8 or float 0..255, with or without
+    the grayscale channel axis); images out are float32 in [0, 1].
 
     Args:
         image_shape: Shape of the raw input images (H, W, C), values in 0..255.
@@ -168,7 +176,8 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
 
         channels = self.image_shape[-1]
         size = self.input_size
-        self.rescale = layers.Rescaling(1.0 / 255.0, name="rescale")
+        self.input_range = "0..255"  # the input contract (lrep_zoo.inputs)
+        self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
         self.resize = None
         if self.image_shape[:2] != (size, size):
             self.resize = AreaResize(size, size, name="resize")
@@ -229,13 +238,14 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
     # ------------------------------------------------------------------ public API
     def preprocess(self, x):
         """Raw images (0..255, `image_shape`) -> float images in [0, 1], `input_size`."""
-        x = self.rescale(ops.cast(x, "float32"))
+        x = self.rescale(x)
         if self.resize is not None:
             x = self.resize(x)
         return x
 
     def encode(self, x, training: bool = False):
         """Raw images -> `(h_y, h_z)`."""
+        x = self.checked_images(x, "encode")
         return self._encode_preprocessed(self.preprocess(x), training)
 
     def _encode_preprocessed(self, x, training=False):
@@ -252,12 +262,13 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
 
     def reconstruct(self, x):
         """Raw images -> D(E(x)), in [0, 1]."""
+        x = self.checked_images(x, "reconstruct")
         return self.decode(*self.encode(x))
 
     def classify(self, x) -> dict:
         """Class probabilities: `y` = W_y(h_y), `z` = W_z(h_z), `y_adv` = C_y(h_z),
         `z_adv` = C_z(h_y)."""
-        h_y, h_z = self.encode(x)
+        h_y, h_z = self.encode(self.checked_images(x, "classify"))
         return {
             "y": ops.softmax(self.head_y(h_y)),
             "z": ops.softmax(self.head_z(h_z)),
@@ -273,7 +284,7 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
         """D(h_y, h_z + eps * w_{z,attribute}): move the attribute code along the
         linear classifier's direction for class `attribute` (int or int tensor
         per image); `eps` is a scalar or one value per image."""
-        h_y, h_z = self.encode(x)
+        h_y, h_z = self.encode(self.checked_images(x, "edit"))
         directions = self.attribute_directions()
         attribute = ops.cast(attribute, "int32")
         w = ops.take(directions, attribute, axis=0)
@@ -287,8 +298,8 @@ class DualDis(PresetMixin, ExportMixin, MultiPhaseModel):
     def swap(self, x_identity, x_attribute):
         """D(h_y(x_identity), h_z(x_attribute)): identity of one image, attribute
         (lighting) of the other."""
-        h_y, _ = self.encode(x_identity)
-        _, h_z = self.encode(x_attribute)
+        h_y, _ = self.encode(self.checked_images(x_identity, "swap (x_identity)"))
+        _, h_z = self.encode(self.checked_images(x_attribute, "swap (x_attribute)"))
         return self.decode(h_y, h_z)
 
     def call(self, x, training=False):

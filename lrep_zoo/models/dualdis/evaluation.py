@@ -7,7 +7,7 @@ from lrep_zoo.models.dualdis import metrics, probes
 
 
 def evaluate_dualdis(model, data_dir=None, baseline=None, strict: bool = True, seed: int = 0,
-                     data: dict | None = None) -> dict:
+                     data: dict | None = None, name: str = "DualDis") -> dict:
     """Yale-B test scores of a DualDis model (and optionally a baseline) under both
     protocols, next to the published rows. Used by `lrep-zoo evaluate dualdis_yaleb`.
 
@@ -19,6 +19,7 @@ def evaluate_dualdis(model, data_dir=None, baseline=None, strict: bool = True, s
         strict: Also run protocol (b) (fresh probes; about a minute per model on CPU).
         data: Already loaded splits (`lrep_zoo.data.yaleb.load_yaleb_npz`), instead of
             `data_dir`.
+        name: The model's name in the rows (`"multi-task"` when `model` is the baseline).
 
     Returns:
         `{"rows": {name: scores}, "references": {...}, "table": markdown}`.
@@ -30,7 +31,7 @@ def evaluate_dualdis(model, data_dir=None, baseline=None, strict: bool = True, s
         "DualDis (paper)": metrics.PAPER_YALEB["dualdis"],
         "multi-task classif. (paper)": metrics.PAPER_YALEB["multitask"],
     }
-    models = {"DualDis": model}
+    models = {name: model}
     if baseline is not None:
         models["multi-task"] = baseline
     for name, m in models.items():

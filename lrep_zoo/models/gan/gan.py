@@ -11,6 +11,8 @@ from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.inputs import ImageInputsMixin, check_input_range
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.gan import networks as nets
 from lrep_zoo.models._networks import deserialize_networks
@@ -33,7 +35,7 @@ class ClipConstraint(keras.constraints.Constraint):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
+class GAN(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     """Generator / discriminator pair with a selectable objective.
 
     Phases (each with its own optimizer, see `MultiPhaseModel`): `"discriminator"`,
@@ -48,8 +50,14 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
     Logs: `discriminator_loss`, `generator_loss`, `real_logits`, `fake_logits`
     (mean discriminator outputs) and `gradient_penalty` (0 without penalty).
 
+    Input contract (`lrep_zoo.inputs`): the real images of `fit` / `evaluate` are in
+    `input_range` ("0..255": uint8 or float as the dataset gives them, the preset's;
+    "0..1": already scaled, the default), `(N, *image_shape)` or `(N, H, W)` for
+    grayscale; generated images (`sample`, `decode`, `predict` of latents) are
+    float32 in [0, 1] (the default generator ends in a sigmoid).
+
     Args:
-        image_shape: Shape of the images, in [0, 1].
+        image_shape: Shape of the images, `(H, W, C)`.
         latent_dim: Size of `z ~ N(0, I)`.
         objective: One of `lrep_zoo.losses.gan.OBJECTIVES`.
         n_critic: Discriminator updates per generator update.
@@ -60,6 +68,7 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         generator, discriminator: Optional `keras.Model`s replacing them
             (`latent -> image`, `image -> (batch, 1) logits`).
         seed: Seed of the training noise.
+        input_range: `"0..1"` or `"0..255"` (see the input contract above).
 
     Example:
 
@@ -87,10 +96,13 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         generator: keras.Model | None = None,
         discriminator: keras.Model | None = None,
         seed: int | None = None,
+        input_range: str = "0..1",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(d) for d in image_shape)
+        self.input_range = check_input_range(input_range)
+        self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
         self.latent_dim = int(latent_dim)
         self.objective = gan_losses.check_objective(objective)
         self.n_critic = int(n_critic)
@@ -113,12 +125,15 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
+    # `predict` takes latent codes; `fit` and `evaluate` take real images.
+    image_data_methods = ("fit", "evaluate")
+
     # ------------------------------------------------------------------ inference
     def call(self, latents, training=False):
         return self.generator(latents, training=training)
 
     def decode(self, latents):
-        """Images generated from latent codes."""
+        """Images generated from latent codes, float32 in [0, 1]."""
         return self.generator(latents, training=False)
 
     def latents(self, n: int, seed: int = 0) -> np.ndarray:
@@ -126,7 +141,8 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
 
     def sample(self, n: int, seed: int = 0):
-        """`n` generated images; the same `seed` gives the same images on every backend."""
+        """`n` generated images (float32 in [0, 1]); the same `seed` gives the same images
+        on every backend."""
         return self.decode(self.latents(n, seed))
 
     # ------------------------------------------------------------------ training
@@ -143,9 +159,9 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
         ]
 
     def real_images(self, data, training: bool = True):
-        """The "real" input of the discriminator for a batch (hook for subclasses)."""
+        """The "real" input of the discriminator for a batch, in [0, 1] (hook for subclasses)."""
         x = keras.utils.unpack_x_y_sample_weight(data)[0] if isinstance(data, tuple) else data
-        return ops.cast(x, "float32")
+        return self.rescale(x)
 
     def _noise(self, n):
         # replica_random: each tf.distribute replica gets its slice of the global
@@ -217,6 +233,7 @@ class GAN(PresetMixin, ExportMixin, MultiPhaseModel):
             "generator_filters": self.generator_filters,
             "discriminator_filters": self.discriminator_filters,
             "seed": self.seed,
+            "input_range": self.input_range,
         }
         if self.custom_networks:
             config["generator"] = keras.saving.serialize_keras_object(self.generator)

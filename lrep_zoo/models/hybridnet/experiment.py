@@ -57,7 +57,7 @@ def classification_scores(model, x: np.ndarray, y: np.ndarray, batch_size: int =
     scores = {"accuracy": float((predict(model.classify) == y).mean())}
     if model.teacher_encoder is not None:
         def teacher(images):
-            h = model.teacher_encoder(images, training=False)
+            h = model.teacher_encoder(model.rescale(images), training=False)
             h = h[0] if isinstance(h, (list, tuple)) else h
             return model.teacher_classifier(h, training=False)
 

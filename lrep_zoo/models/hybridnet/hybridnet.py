@@ -10,6 +10,8 @@ from keras import ops
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
 from lrep_zoo.training.distribute import scale_loss_for_distribution
+from lrep_zoo.inputs import ImageInputsMixin, check_input_range
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
 from lrep_zoo.models._networks import deserialize_networks
@@ -72,7 +74,7 @@ def _as_list(outputs):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class HybridNet(PresetMixin, ExportMixin, keras.Model):
+class HybridNet(ImageInputsMixin, PresetMixin, ExportMixin, keras.Model):
     """Two-branch semi-supervised model: classification and reconstruction cooperate.
 
     Discriminative branch: `E_c -> h_c -> classifier -> y_hat` and
@@ -114,6 +116,13 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
     Outputs of `call` (a dict): `probabilities`, `logits`, and where the
     branches exist `x_hat`, `x_hat_c`, `x_hat_u`.
 
+    Input contract (`lrep_zoo.inputs`): images in `input_range` ("0..255": uint8 or
+    float as the dataset gives them, the preset's; "0..1": already scaled, the
+    default), `(N, H, W, C)` of the encoder's input or `(N, H, W)` for grayscale, in
+    `fit`, `predict`, `classify` and `reconstruct` alike; the networks see them
+    rescaled to [0, 1] (then any normalisation they hold), reconstructions are on that
+    scale.
+
     Args:
         encoder_c, classifier: discriminative encoder and classifier (logits).
         decoder_c: decoder of `h_c` (late fusion) or of `[h_c, h_u]` (early).
@@ -128,6 +137,7 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
         max_translation: random translation in pixels during training.
         flip: random horizontal flips during training.
         seed: seed of the noise and augmentation.
+        input_range: `"0..1"` or `"0..255"` (see the input contract above).
 
     Example:
 
@@ -157,6 +167,7 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
         max_translation: int = 2,
         flip: bool = False,
         seed: int | None = None,
+        input_range: str = "0..1",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -181,6 +192,8 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
         self.flip = bool(flip)
         self.seed = seed
         self.image_shape = tuple(int(d) for d in encoder_c.inputs[0].shape[1:])
+        self.input_range = check_input_range(input_range)
+        self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
 
         weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         self.loss_weights = {k: float(v or 0.0) for k, v in weights.items()}
@@ -289,7 +302,7 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
         return out
 
     def call(self, inputs, training=False):
-        inputs = ops.cast(inputs, "float32")
+        inputs = self.rescale(inputs)
         if not training:
             out = self._branches(inputs, training=False)
             out.pop("_pairs")
@@ -360,9 +373,9 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
                 terms["classification"] = bb.masked_sparse_categorical_crossentropy(
                     y, y_pred["logits"]
                 )
-        target = y_pred.get("_target", x)
-        if target is not None:
-            target = ops.cast(target, "float32")
+        target = y_pred.get("_target")
+        if target is None and x is not None:
+            target = self.rescale(x)
         if self._enabled("reconstruction"):
             terms["reconstruction"] = ops.mean(bb.per_sample_squared_error(target, y_pred["x_hat"]))
         if "_pairs" in y_pred and self._enabled("intermediate"):
@@ -393,15 +406,17 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
     # ------------------------------------------------------------ inference
     def classify(self, images):
         """Class probabilities of (clean) images."""
+        images = self.rescale(self.checked_images(images, "classify"))
         logits = self.classifier(
-            _as_list(self.encoder_c(ops.cast(images, "float32"), training=False))[0],
+            _as_list(self.encoder_c(images, training=False))[0],
             training=False,
         )
         return ops.softmax(logits)
 
     def reconstruct(self, images) -> dict:
-        """`{"x_hat", "x_hat_c", "x_hat_u"}` (those that exist) of (clean) images."""
-        out = self(images, training=False)
+        """`{"x_hat", "x_hat_c", "x_hat_u"}` (those that exist) of (clean) images, on
+        the [0, 1] scale."""
+        out = self(self.checked_images(images, "reconstruct"), training=False)
         return {k: out[k] for k in ("x_hat", "x_hat_c", "x_hat_u") if k in out}
 
     def export_endpoints(self):
@@ -435,6 +450,7 @@ class HybridNet(PresetMixin, ExportMixin, keras.Model):
                 "max_translation": self.max_translation,
                 "flip": self.flip,
                 "seed": self.seed,
+                "input_range": self.input_range,
             }
         )
         return config

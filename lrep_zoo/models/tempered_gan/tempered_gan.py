@@ -43,6 +43,9 @@ class TemperedGAN(GAN):
     Phases: `"discriminator"` (`n_critic` times), `"lens"`, `"generator"`.
     Extra logs: `lens_weight` (lambda(t)) and `lens_distance`.
 
+    Input contract: as `GAN` (real images in `input_range`, 0..255 for the preset);
+    `apply_lens` takes images in `input_range` and returns float32 images in [0, 1].
+
     Args:
         lens_steps: `K` of the schedule.
         lens_filters, lens_depth: Size of the `Lens`.
@@ -85,8 +88,10 @@ class TemperedGAN(GAN):
         return ops.stop_gradient(self.lens(super().real_images(data, training)))
 
     def apply_lens(self, images):
-        """`L(images)`: what the discriminator sees of real images."""
-        return self.lens(ops.cast(images, "float32"))
+        """`L(images)`: what the discriminator sees of real images (in `input_range`),
+        float32 on the [0, 1] scale."""
+        images = self.checked_images(images, "apply_lens")
+        return self.lens(self.rescale(images))
 
     def current_lens_weight(self):
         """`lambda(t)` at the current training step `t = optimizer.iterations`."""

@@ -12,6 +12,8 @@ from keras import ops
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
 from lrep_zoo.training.distribute import scale_loss_for_distribution
+from lrep_zoo.inputs import ImageInputsMixin, check_input_range
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
 from lrep_zoo.layers.sampling import Sampling
@@ -24,7 +26,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
+class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     """Gaussian-encoder VAE with a Bernoulli or Gaussian decoder; beta-VAE options.
 
     The encoder gives `q(z|x) = N(mean, exp(log_var))`; `z` is drawn with the
@@ -43,8 +45,14 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     in nats). `call` returns a dict (`reconstruction`, `mean`, `log_var`, `z`) with a
     sampled `z`; `reconstruct` uses `z = mean`.
 
+    Input contract (`lrep_zoo.inputs`): images in `input_range` ("0..255": uint8 or
+    float as the dataset gives them, the preset's; "0..1": already scaled, the
+    default), `(N, *input_shape)` or `(N, H, W)` for grayscale, in `fit`, `predict`,
+    `encode` and `reconstruct` alike; images out (`reconstruct`, `decode`, `sample`)
+    are float32 in [0, 1] (Bernoulli means or Gaussian means).
+
     Args:
-        input_shape: Image shape; images are expected in [0, 1].
+        input_shape: Image shape, `(H, W, C)`.
         latent_dim: Size of `z`.
         likelihood: `"bernoulli"` or `"gaussian"` decoder.
         decoder_std: `sigma` of the Gaussian decoder.
@@ -55,6 +63,7 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         encoder: Optional `keras.Model` mapping images to `[mean, log_var]`.
         decoder: Optional `keras.Model` mapping `z` to logits (Bernoulli) or means.
         seed: Seed of the `Sampling` layer.
+        input_range: `"0..1"` or `"0..255"` (see the input contract above).
 
     Example:
 
@@ -82,6 +91,7 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         encoder: keras.Model | None = None,
         decoder: keras.Model | None = None,
         seed: int | None = None,
+        input_range: str = "0..1",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,6 +106,8 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         self.capacity_steps = int(capacity_steps)
         self.gamma = float(gamma)
         self.seed = seed
+        self.input_range = check_input_range(input_range)
+        self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
         self.custom_networks = encoder is not None or decoder is not None
         self.encoder = encoder or nets.vae_encoder(self.image_shape, self.latent_dim)
         self.decoder = decoder or nets.vae_decoder(self.latent_dim, self.image_shape)
@@ -110,7 +122,7 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
 
     # ------------------------------------------------------------------ forward
     def call(self, inputs, training=False):
-        mean, log_var = self.encoder(inputs, training=training)
+        mean, log_var = self.encoder(self.rescale(inputs), training=training)
         z = self.sampling([mean, log_var])
         out = self.decoder(z, training=training)
         if training:
@@ -128,16 +140,18 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
 
     def encode(self, images, return_log_var: bool = False):
         """Posterior means (and log-variances if `return_log_var`) of `images`."""
-        mean, log_var = self.encoder(images, training=False)
+        images = self.checked_images(images, "encode")
+        mean, log_var = self.encoder(self.rescale(images), training=False)
         return (mean, log_var) if return_log_var else mean
 
     def decode(self, latents):
-        """Images (Bernoulli probabilities or Gaussian means) from latent codes."""
+        """Images from latent codes: Bernoulli probabilities (float32 in [0, 1]) or
+        Gaussian means."""
         return self._output_to_image(self.decoder(latents, training=False))
 
     def reconstruct(self, images):
         """`decode(encode(images))` with `z = mean` (deterministic)."""
-        return self.decode(self.encode(images))
+        return self.decode(self.encode(self.checked_images(images, "reconstruct")))
 
     def sample(self, n: int, seed: int = 0):
         """`n` images decoded from `z ~ N(0, I)`; the same `seed` gives the same images."""
@@ -147,7 +161,7 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
     # ------------------------------------------------------------------ loss
     def loss_terms(self, x, y_pred):
         """Per-image `(reconstruction NLL, KL)` in nats, from `call`'s output."""
-        x = ops.cast(x, "float32")
+        x = self.rescale(x)  # the [0, 1] images
         out = ops.convert_to_tensor(y_pred["decoder_output"], "float32")
         axes = tuple(range(1, len(self.image_shape) + 1))
         if self.likelihood == "bernoulli":
@@ -220,6 +234,7 @@ class VAE(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
             "capacity_steps": self.capacity_steps,
             "gamma": self.gamma,
             "seed": self.seed,
+            "input_range": self.input_range,
         }
         return serialize_networks(self, config)
 
