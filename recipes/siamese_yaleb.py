@@ -53,6 +53,8 @@ class Config:
     embedding_dim: int = 64
     filters: list[int] = option([16, 32, 64], help="conv blocks of the embedding network")
     margin: float = option(0.0, help="cosine contrastive loss margin")
+    pooling: str = option("flatten", choices=("flatten", "avg"),
+                          help="before the embedding layer")
     trials: int = option(20, help="distractor draws per query for 5-way")
     dae_epochs: int = option(30, help="epochs of the DAE baseline (0: no DAE baseline)")
     dualdis: bool = option(True, help="--no-dualdis: skip the DualDis h_y baseline")
@@ -149,7 +151,7 @@ def run(config: Config | None = None) -> dict:
                 task["train"]["image"], task["train"]["identity"], loss=loss, seed=seed,
                 epochs=c.epochs, steps_per_epoch=c.steps_per_epoch, batch_size=c.batch_size,
                 learning_rate=c.learning_rate, embedding_dim=c.embedding_dim,
-                filters=tuple(c.filters), margin=c.margin, verbose=c.verbose)
+                filters=tuple(c.filters), margin=c.margin, pooling=c.pooling, verbose=c.verbose)
             sim = ex.siamese_similarity(model, queries, supports)
             val_x, test_x = task["validation"]["image"], queries
             verification = ex.verification_accuracy(

@@ -173,6 +173,7 @@ def yaleb_one_shot(data: dict) -> dict:
 def train_siamese(images, labels, loss: str = "cosine", seed: int = 0, epochs: int = 10,
                   steps_per_epoch: int = 40, batch_size: int = 32, learning_rate: float = 1e-3,
                   embedding_dim: int = 64, filters=(32, 64, 128), margin: float = 0.0,
+                  pooling: str = "flatten",
                   jit_compile="auto", verbose: int = 0):
     """A `Siamese` trained on balanced pairs of `images` (0..255) by class `labels`.
 
@@ -196,7 +197,7 @@ def train_siamese(images, labels, loss: str = "cosine", seed: int = 0, epochs: i
         images = images[..., None]
     keras.utils.set_random_seed(seed)
     model = Siamese(images.shape[1:], embedding_dim=embedding_dim, loss=loss, margin=margin,
-                    filters=filters, seed=seed)
+                    filters=filters, pooling=pooling, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     batches = PairBatches(images, labels, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                           seed=seed)

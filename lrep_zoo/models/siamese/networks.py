@@ -3,10 +3,8 @@
 | input        | layers                                                              |
 |--------------|---------------------------------------------------------------------|
 | H x W x C    | per filter count f: Conv 3x3 f (BN, ReLU), Conv 3x3 f (BN, ReLU),   |
-|              | MaxPool 2; then global average pooling and Dense(`embedding_dim`)  |
-
-Defaults `filters=(32, 64, 128)`: about 290k weights, minutes per run on a 2-core
-CPU for 48x42 faces.
+|              | MaxPool 2; then flatten (default: aligned images such as faces keep |
+|              | their layout) or global average pooling, and Dense(`embedding_dim`)|
 
 Example:
 
@@ -22,15 +20,19 @@ from typing import Sequence
 import keras
 from keras import layers
 
+POOLINGS = ("flatten", "avg")
+
 
 def conv_embedding(
     input_shape: Sequence[int],
     embedding_dim: int = 64,
     filters: Sequence[int] = (32, 64, 128),
+    pooling: str = "flatten",
     name: str = "embedding",
 ) -> keras.Model:
-    """Conv blocks (two 3x3 BN-ReLU convolutions and a 2x2 max-pool each), global
-    average pooling, a linear embedding of size `embedding_dim`.
+    """Conv blocks (two 3x3 BN-ReLU convolutions and a 2x2 max-pool each), `pooling`
+    (`"flatten"` or `"avg"`: global average pooling), a linear embedding of size
+    `embedding_dim`.
 
     Example:
 
@@ -41,6 +43,8 @@ def conv_embedding(
     if embedding_dim < 1 or not filters:
         raise ValueError(f"conv_embedding needs embedding_dim >= 1 and at least one filter "
                          f"count, got embedding_dim={embedding_dim}, filters={tuple(filters)}.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
     inputs = keras.Input(tuple(input_shape), name=f"{name}_image")
     x = inputs
     for i, f in enumerate(filters):
@@ -49,6 +53,9 @@ def conv_embedding(
             x = layers.BatchNormalization(name=f"{name}_bn{i}_{j}")(x)
             x = layers.ReLU(name=f"{name}_relu{i}_{j}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool{i}")(x)
-    x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
+    if pooling == "flatten":
+        x = layers.Flatten(name=f"{name}_flatten")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
     outputs = layers.Dense(embedding_dim, name=f"{name}_code")(x)
     return keras.Model(inputs, outputs, name=name)

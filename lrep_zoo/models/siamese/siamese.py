@@ -61,6 +61,7 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         margin: Margin of the cosine contrastive loss (dissimilar pairs with a
             cosine below it cost nothing); unused by `"koch"`.
         filters: Filter counts of the conv blocks of the built-in embedding network.
+        pooling: `"flatten"` or `"avg"` (global average pooling) before its embedding.
         input_normalization: `"standardize"` (per image) or `"none"` ([0, 1] images).
         encoder: Optional `keras.Model` replacing the built-in embedding network
             (it receives the normalised images).
@@ -79,6 +80,7 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         loss: str = "cosine",
         margin: float = 0.0,
         filters: Sequence[int] = (32, 64, 128),
+        pooling: str = "flatten",
         input_normalization: str = "standardize",
         encoder: keras.Model | None = None,
         seed: int | None = None,
@@ -98,11 +100,12 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         self.loss_name = loss
         self.margin = float(margin)
         self.filters = tuple(int(f) for f in filters)
+        self.pooling = pooling
         self.input_normalization = input_normalization
         self.seed = seed
         self.custom_networks = encoder is not None
         self.encoder = encoder or nets.conv_embedding(self.image_shape, self.embedding_dim,
-                                                      self.filters)
+                                                      self.filters, pooling)
         out_dim = self.encoder.output_shape[-1]
         if self.custom_networks and out_dim != self.embedding_dim:
             raise ValueError(f"The encoder's output size {out_dim} differs from "
@@ -219,6 +222,7 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
             "loss": self.loss_name,
             "margin": self.margin,
             "filters": self.filters,
+            "pooling": self.pooling,
             "input_normalization": self.input_normalization,
             "seed": self.seed,
         }
