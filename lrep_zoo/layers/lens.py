@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
@@ -13,6 +13,11 @@ class Lens(keras.layers.Layer):
     `f` is `depth` 3x3 ReLU convolutions with `filters` channels followed by a 3x3
     convolution back to the input channels whose kernel and bias start at zero, so a
     fresh lens returns its input exactly and learns a distortion from there.
+
+    Mixed precision: the convolutions compute in the policy's compute dtype, the
+    skip connection in the dtype of the input (the lens does not cast its input:
+    `autocast=False`), so a fresh lens is the identity on float32 images under
+    `mixed_bfloat16` / `mixed_float16` too, and its output has the input's dtype.
 
     Args:
         filters: Channels of the hidden convolutions.
@@ -27,6 +32,7 @@ class Lens(keras.layers.Layer):
     """
 
     def __init__(self, filters: int = 16, depth: int = 2, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.depth = int(depth)
@@ -52,7 +58,7 @@ class Lens(keras.layers.Layer):
         x = inputs
         for conv in self.hidden:
             x = conv(x)
-        return inputs + self.out_conv(x)
+        return inputs + ops.cast(self.out_conv(x), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,7 +1,10 @@
 """GAN objectives and gradient penalties, written with `keras.ops` only.
 
 All functions take discriminator *logits* (critic values for the Wasserstein
-objectives) and return scalars to minimise.
+objectives) and return scalars to minimise. They compute in float32 whatever the
+dtype of their inputs (a `mixed_float16` / `mixed_bfloat16` discriminator gives
+half-precision logits and gradients): the softplus terms, means and the squared
+norms of the penalties would lose digits, or overflow, in half precision.
 
 | objective          | discriminator / critic loss                  | generator loss          |
 |--------------------|----------------------------------------------|-------------------------|
@@ -36,6 +39,7 @@ def discriminator_loss(real_logits, fake_logits, objective: str = "non_saturatin
     ```
     """
     check_objective(objective)
+    real_logits, fake_logits = _float32(real_logits), _float32(fake_logits)
     if objective in WASSERSTEIN:
         return ops.mean(fake_logits) - ops.mean(real_logits)
     # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
@@ -55,6 +59,7 @@ def generator_loss(fake_logits, objective: str = "non_saturating"):
     ```
     """
     check_objective(objective)
+    fake_logits = _float32(fake_logits)
     if objective in WASSERSTEIN:
         return -ops.mean(fake_logits)
     if objective == "minimax":
@@ -63,7 +68,8 @@ def generator_loss(fake_logits, objective: str = "non_saturating"):
 
 
 def squared_gradient_norm(gradients):
-    """Per-sample `||g||^2` over all non-batch axes."""
+    """Per-sample `||g||^2` over all non-batch axes, in float32."""
+    gradients = _float32(gradients)
     axes = tuple(range(1, len(ops.shape(gradients))))
     return ops.sum(ops.square(gradients), axis=axes)
 
@@ -86,3 +92,7 @@ def wgan_gradient_penalty(gradients, target: float = 1.0):
 def r1_penalty(gradients):
     """Mescheder et al. (2018) R1: `mean(||grad D(x_real)||^2)` (multiply by gamma / 2)."""
     return ops.mean(squared_gradient_norm(gradients))
+
+
+def _float32(x):
+    return ops.cast(x, "float32")

@@ -15,7 +15,8 @@ def gaussian_kl(mean, log_var):
         log_var: `(batch, latent_dim)` posterior log-variances.
 
     Returns:
-        `(batch,)` KL values in nats.
+        `(batch,)` KL values in nats, float32 (half-precision inputs are cast first:
+        `exp(log_var)` overflows float16 above `log_var = 11`).
 
     Example:
 
@@ -23,8 +24,8 @@ def gaussian_kl(mean, log_var):
     kl = gaussian_kl(ops.zeros((2, 8)), ops.zeros((2, 8)))  # [0., 0.]
     ```
     """
-    mean = ops.convert_to_tensor(mean, "float32")
-    log_var = ops.convert_to_tensor(log_var, "float32")
+    mean = ops.cast(mean, "float32")
+    log_var = ops.cast(log_var, "float32")
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
 
 

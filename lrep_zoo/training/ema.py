@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 from keras import ops
+
+
+class _Float32Reads(keras.layers.Layer):
+    """Runs `fn()` in a float32 layer call, so that variables read inside it give their
+    stored float32 values: under a mixed policy Keras casts a float variable read in
+    a layer's `call` to that layer's compute dtype (bfloat16 would keep 8 bits of a
+    teacher weight, and an EMA step of 1 % of the difference would be lost)."""
+
+    def __init__(self):
+        super().__init__(dtype="float32", trainable=False, name="float32_reads")
+        self.built = True
+
+    def call(self, fn):
+        return fn()
 
 
 def ema_update(targets: Sequence, sources: Sequence, decay: float) -> None:
@@ -12,6 +27,8 @@ def ema_update(targets: Sequence, sources: Sequence, decay: float) -> None:
 
     Works inside a jitted train step on every backend (on JAX the assignments are
     recorded by the step's `StatelessScope`). Gradients do not flow through it.
+    Computed in float32 from the variables' stored values, also inside a layer's
+    `call` under a `mixed_bfloat16` / `mixed_float16` policy.
 
     Example:
 
@@ -30,5 +47,13 @@ def ema_update(targets: Sequence, sources: Sequence, decay: float) -> None:
                 f"EMA shape mismatch: {target.path} {target.shape} vs "
                 f"{source.path} {source.shape}."
             )
-        new = decay * target.value + (1.0 - decay) * ops.stop_gradient(source.value)
+    _Float32Reads()(fn=lambda: _assign_averages(targets, sources, decay))
+
+
+def _assign_averages(targets, sources, decay):
+    decay = ops.cast(decay, "float32")
+    for target, source in zip(targets, sources):
+        new = decay * ops.cast(target.value, "float32") + (1.0 - decay) * ops.cast(
+            ops.stop_gradient(source.value), "float32"
+        )
         target.assign(ops.cast(new, target.dtype))

@@ -56,6 +56,15 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
     players' objectives: a GAN's is D loss + G loss, to watch, not to minimise);
     `f"{name}_loss"` per phase; each phase's extra logs.
 
+    Mixed precision: under a `"mixed_float16"` policy `compile` wraps each phase
+    optimizer in a `keras.optimizers.LossScaleOptimizer` (as `keras.Model.compile`
+    does for one optimizer; `auto_scale_loss=False` turns it off), on TensorFlow and
+    torch (JAX: a ValueError; use "mixed_bfloat16", which needs no loss scaling).
+    Each phase differentiates its optimizer's `scale_loss(loss)` and `apply` unscales
+    (a step with non-finite gradients is skipped and the phase's scale halved); the
+    logs hold unscaled losses. The scales are not saved with the optimizer state (a
+    loaded model starts again from `initial_scale`).
+
     Saving: `get_compile_config` records the phase optimizers (and `jit_compile`,
     `steps_per_execution`, ...), so `keras.saving.load_model` returns a compiled
     model whose optimizer state (iterations, moments) is the saved one, and the
@@ -109,6 +118,9 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
                     "is the total of the phase losses; rename the log."
                 )
         optimizers = _phase_optimizers(optimizer, names)
+        auto_scale_loss = kwargs.pop("auto_scale_loss", True)
+        if auto_scale_loss and self.dtype_policy.name == "mixed_float16":
+            optimizers = _loss_scaled(optimizers)
         owner = {}
         optimizer_map = {}
         for phase in phases:
@@ -121,16 +133,21 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
                         f"and {phase.name!r}; each variable must have one optimizer."
                     )
                 owner[v.path] = phase.name
-                optimizer_map[v.path] = optimizers[phase.name]
+                optimizer_map[v.path] = _unscaled(optimizers[phase.name])
         self.phase_optimizers = optimizers
         super().compile(
             optimizer=keras.optimizers.MultiOptimizer(
-                keras.optimizers.OptimizerMap(optimizers[names[0]], optimizer_map)
+                keras.optimizers.OptimizerMap(_unscaled(optimizers[names[0]]), optimizer_map)
             ),
+            auto_scale_loss=False,  # the phase optimizers scale their own losses
             **kwargs,
         )
+        self._phase_auto_scale_loss = auto_scale_loss
         # Built here (not lazily in fit) so every backend sees the slots up front.
         self.optimizer.build(self.trainable_variables)
+        for phase in phases:
+            if isinstance(optimizers[phase.name], keras.optimizers.LossScaleOptimizer):
+                optimizers[phase.name].build(phase.variables)
         self.phase_trackers = {TOTAL_LOSS: keras.metrics.Mean(name=TOTAL_LOSS)}
         for phase in phases:
             for key in (f"{phase.name}_loss", *phase.logs):
@@ -151,6 +168,7 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
             name: keras.saving.serialize_keras_object(opt)
             for name, opt in self.phase_optimizers.items()
         }
+        config["auto_scale_loss"] = getattr(self, "_phase_auto_scale_loss", True)
         return config
 
     def compile_from_config(self, config):
@@ -190,9 +208,14 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
             optimizer = self.phase_optimizers[phase.name]
             for _ in range(phase.steps if training else 1):
                 if training:
-                    (loss, logs), grads = backend_ops.value_and_grad(
-                        lambda: phase.loss_fn(data, training=True), phase.variables
+                    # Gradients of `optimizer.scale_loss(loss)` (a LossScaleOptimizer's
+                    # dynamic scale, `loss_scale_factor`, else the loss), which
+                    # `apply` unscales; the logs get the loss itself.
+                    (_, logs), grads = backend_ops.value_and_grad(
+                        lambda: _scaled_loss(optimizer, *phase.loss_fn(data, training=True)),
+                        phase.variables,
                     )
+                    loss = logs.pop(_UNSCALED_LOSS)
                     backend_ops.apply_gradients(optimizer, grads, phase.variables)
                 else:
                     loss, logs = phase.loss_fn(data, training=False)
@@ -210,6 +233,42 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         if training:
             self.optimizer.iterations.assign_add(1)
         return {key: t.result() for key, t in self.phase_trackers.items()}
+
+
+_UNSCALED_LOSS = "__unscaled_loss__"
+
+
+def _loss_scaled(optimizers):
+    """Each phase optimizer in a `LossScaleOptimizer` (its own dynamic scale).
+
+    Keras' `Model.compile` wraps its one optimizer so under "mixed_float16"; a
+    `MultiOptimizer` refuses `LossScaleOptimizer`s inside it, so the wrappers stay
+    outside it (`phase_optimizers`) and it maps the variables to their inner ones.
+    """
+    if keras.backend.backend() == "jax":
+        raise ValueError(
+            "A MultiPhaseModel under the 'mixed_float16' policy needs loss scaling, "
+            "which lrep_zoo supports on the tensorflow and torch backends only (on JAX "
+            "the LossScaleOptimizers' scale would not travel in the jitted fit state). "
+            "Use keras.mixed_precision.set_global_policy('mixed_bfloat16') on JAX (no "
+            "loss scaling needed), or compile(..., auto_scale_loss=False) to train in "
+            "float16 without it."
+        )
+    return {
+        n: o if isinstance(o, keras.optimizers.LossScaleOptimizer)
+        else keras.optimizers.LossScaleOptimizer(o, name=f"{n}_loss_scale_optimizer")
+        for n, o in optimizers.items()
+    }
+
+
+def _unscaled(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
+
+
+def _scaled_loss(optimizer, loss, logs):
+    return optimizer.scale_loss(loss), {**logs, _UNSCALED_LOSS: loss}
 
 
 def _phase_optimizers(optimizer, names):

@@ -137,6 +137,8 @@ class DenoisingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, SeedState
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         target = self.rescale(x if y is None else y)
+        # In float32 (mixed precision: the decoder gives half-precision images).
+        target, y_pred = ops.cast(target, "float32"), ops.cast(y_pred, "float32")
         if self.reconstruction_loss == "mse":
             per_sample = ops.mean(ops.square(target - y_pred), axis=(1, 2, 3))
         else:

@@ -385,7 +385,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         x, y, z, h_y, h_z = self._forward(data, training)
         z_mask, z_safe = _label_mask(z)
         x_hat = self.decode(h_y, h_z, training=training)
-        rec = ops.mean(ops.square(x - x_hat))
+        rec = ops.mean(ops.square(ops.cast(x, "float32") - ops.cast(x_hat, "float32")))
         logits_y = self.head_y(h_y, training=training)
         logits_z = self.head_z(h_z, training=training)
         ce_y = ops.mean(_ce(y, logits_y))
@@ -445,6 +445,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
 
 # ---------------------------------------------------------------------- helpers
 def _ce(labels, logits):
+    # Losses in float32 (mixed precision: the heads give half-precision logits).
+    logits = ops.cast(logits, "float32")
     return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
@@ -463,6 +465,7 @@ def _masked_mean(values, mask):
 
 def _adversarial(kind, labels, logits):
     """Per-example adversarial term for the encoder (see the module docstring)."""
+    logits = ops.cast(logits, "float32")
     log_p = ops.log_softmax(logits, axis=-1)
     if kind == "neg_ce":
         return -_ce(labels, logits)

@@ -191,7 +191,8 @@ class GAN(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 lambda s: keras.random.uniform(s, seed=self.seed_generator),
                 (n,) + (1,) * len(self.image_shape),
             )
-            mix = eps * real + (1.0 - eps) * fake
+            # In float32: a mixed-precision generator gives half-precision images.
+            mix = eps * ops.cast(real, eps.dtype) + (1.0 - eps) * ops.cast(fake, eps.dtype)
             _, grads = value_and_input_gradient(
                 lambda x: self.discriminator(x, training=training), mix
             )

@@ -205,7 +205,7 @@ class HybridNet(ImageInputsMixin, PresetMixin, ExportMixin, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.train_steps = self.add_weight(
             shape=(), initializer="zeros", trainable=False, dtype="float32",
-            name="train_steps",
+            name="train_steps", autocast=False,  # float32 under mixed precision
         )
         self.teacher_encoder = self.teacher_classifier = None
         if self._enabled("stability") and stability == "mean_teacher":

@@ -113,7 +113,8 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         self.decoder = decoder or nets.vae_decoder(self.latent_dim, self.image_shape)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.step_counter = self.add_weight(
-            shape=(), initializer="zeros", dtype="float32", trainable=False, name="step"
+            shape=(), initializer="zeros", dtype="float32", trainable=False, name="step",
+            autocast=False,  # float32 under mixed precision (bfloat16 stops counting at 256)
         )
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl")
