@@ -127,8 +127,9 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
     """Checks a batch of images against a model's contract; returns it ready to feed.
 
     Concrete inputs (NumPy, lists, eager tensors) get every check and come back as
-    NumPy arrays with the channel axis (dtype unchanged); symbolic ones get the
-    shape checks and come back unchanged.
+    float32 NumPy arrays with the channel axis (values unchanged: one dtype and shape
+    per batch size, so eager calls do not retrace); symbolic ones get the shape
+    checks and come back unchanged.
 
     Args:
         images: The batch.
@@ -141,7 +142,7 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
 
     ```python
     import numpy as np
-    check_images(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1)
+    check_images(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1), float32
     ```
     """
     from lrep_zoo.training.tensor_values import concrete_numpy
@@ -157,7 +158,7 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
     check_values(values, input_range, owner)
     if values.ndim == len(image_shape):
         values = values[..., None]
-    return values
+    return values.astype("float32", copy=False)
 
 
 def is_array_input(x) -> bool:
