@@ -84,6 +84,8 @@ def test_bad_inputs_are_clear():
     model = Siamese((8, 6, 1), embedding_dim=4, filters=(4,))
     with pytest.raises(ValueError, match=r"shape \(N, 8, 6, 1\)"):
         model.embed(np.zeros((2, 6, 8, 1)))
+    with pytest.raises(ValueError, match="already scaled"):
+        model.similarity(np.full((2, 8, 6), 0.5), np.full((2, 8, 6), 0.5))
     with pytest.raises(ValueError, match="one image per class"):
         experiment.one_shot_accuracy(np.eye(2), [0, 1], [0, 0], n_way=2)
 

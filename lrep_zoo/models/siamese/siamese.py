@@ -39,10 +39,13 @@ from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.inputs import check_images
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.models._networks import deserialize_networks
 from lrep_zoo.models.siamese import losses as siamese_losses
 from lrep_zoo.models.siamese import networks as nets
 from lrep_zoo.models.siamese.layers import WeightedL1Similarity
+from lrep_zoo.training.distribute import scale_loss_for_distribution
 from lrep_zoo.training.seed_state import SeedStateMixin
 
 LOSSES = ("cosine", "koch")
@@ -110,6 +113,7 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         if self.custom_networks and out_dim != self.embedding_dim:
             raise ValueError(f"The encoder's output size {out_dim} differs from "
                              f"embedding_dim={self.embedding_dim}.")
+        self.rescaling = ImageRescaling(self.image_shape, "0..255", name="rescaling")
         self.head = None
         if loss == "koch":
             self.head = WeightedL1Similarity(seed=seed, name="weighted_l1")
@@ -117,25 +121,20 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         self.built = True
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, images):
+    def prepare(self, images, method: str | None = "prepare"):
         """Raw images (0..255, uint8 or float, channel axis optional) -> network input.
+
+        Follows lrep_zoo's input contract (`lrep_zoo.inputs`): concrete images are
+        checked (shape, dtype, not already scaled to [0, 1]), then rescaled in-graph
+        (`lrep_zoo.layers.ImageRescaling`) and, by default, standardised per image.
 
         Raises:
             ValueError: the images do not have shape `(N, *image_shape)` (or
-                `(N, H, W)` for one channel).
+                `(N, H, W)` for one channel), are not numeric, or look scaled to [0, 1].
         """
-        x = ops.convert_to_tensor(images)
-        shape = tuple(x.shape)
-        if len(shape) == 3 and self.image_shape[-1] == 1:
-            x = ops.expand_dims(x, -1)
-            shape = tuple(x.shape)
-        if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"Siamese expects images of shape (N, {', '.join(map(str, self.image_shape))})"
-                f"{' or (N, %d, %d)' % self.image_shape[:2] if self.image_shape[-1] == 1 else ''}"
-                f" with values in 0..255, got shape {shape}."
-            )
-        x = ops.cast(x, "float32") / 255.0
+        if method is not None:  # None: traced callers (call, export), in-graph half only
+            images = check_images(images, self.image_shape, "0..255", owner=f"Siamese.{method}")
+        x = self.rescaling(images)
         if self.input_normalization == "standardize":
             mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
             std = ops.std(x, axis=(1, 2, 3), keepdims=True)
@@ -143,8 +142,14 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         return x
 
     # ------------------------------------------------------------------ API
-    def embed(self, images, training: bool = False):
+    def embed(self, images, training: bool = False, method: str | None = "embed"):
         """The embeddings f(x), shape `(N, embedding_dim)`.
+
+        Args:
+            images: Raw images (see `prepare`).
+            training: Batch-normalisation mode.
+            method: The name the input-check messages give; `None` skips the eager
+                checks (for traced callers: `call`, the export endpoints).
 
         Example:
 
@@ -152,7 +157,7 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         codes = model.embed(faces)  # (N, 64)
         ```
         """
-        return self.encoder(self.prepare(images), training=training)
+        return self.encoder(self.prepare(images, method), training=training)
 
     def score_embeddings(self, a, b):
         """Similarity of embeddings `a`, `b` (leading axes broadcast): the cosine, or
@@ -178,12 +183,13 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         same_person = model.similarity(faces[:4], other_faces[:4]) > 0.5
         ```
         """
-        return self.score_embeddings(self.embed(a), self.embed(b))
+        return self.score_embeddings(self.embed(a, method="similarity"),
+                                     self.embed(b, method="similarity"))
 
     def call(self, inputs, training=False):
         a, b = _pair(inputs)
-        return self.score_embeddings(self.embed(a, training=training),
-                                     self.embed(b, training=training))
+        return self.score_embeddings(self.embed(a, training=training, method=None),
+                                     self.embed(b, training=training, method=None))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is None:
@@ -199,18 +205,19 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         loss = ops.mean(per_pair)
         for extra in self.losses:  # a Python loop: ops.sum(self.losses) fails on JAX
             loss = loss + extra
-        return loss
+        # A replica's share of the global-batch mean (tf.distribute sums gradients).
+        return scale_loss_for_distribution(loss)
 
     # ------------------------------------------------------------------ export
     def export_endpoints(self):
         """SavedModel / ONNX endpoints (see `lrep_zoo.export`)."""
         images = keras.InputSpec(shape=(None, *self.image_shape))
-        pair = (lambda a, b: {"similarity": self.similarity(a, b)},
+        pair = (lambda a, b: {"similarity": self((a, b))},
                 {"images_a": images, "images_b": images})
         return {
             "serving_default": pair,
             "similarity": pair,
-            "embed": (lambda x: {"embedding": self.embed(x)}, {"images": images}),
+            "embed": (lambda x: {"embedding": self.embed(x, method=None)}, {"images": images}),
         }
 
     # ------------------------------------------------------------------ config
