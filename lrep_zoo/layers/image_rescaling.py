@@ -37,6 +37,10 @@ class ImageRescaling(layers.Layer):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(d) for d in image_shape)
         self.input_range = check_input_range(input_range)
+        # No weights: built from the start, so that a model whose `call` does not use
+        # it (the GAN's takes latents) is not symbolically rebuilt on real images by
+        # JAX's fit or a tf.distribute fit.
+        self.built = True
 
     def call(self, images):
         x = ops.cast(images, "float32")

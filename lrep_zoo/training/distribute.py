@@ -16,6 +16,7 @@ This module is the thin layer that makes both look the same to a user:
 - `num_replicas_in_sync()`, `replica_id()`: where the running step is.
 - `scale_loss_for_distribution(loss)`: what a `compute_loss` override returns, so
   that the replicas' summed gradients are those of the global-batch mean.
+- `reducible_logs(logs)`: step logs Keras can reduce across TF workers.
 - `replica_random(draw, shape)`: random draws inside a train step that give each
   replica its own slice of the global batch's draw, so that training on N replicas
   uses the same noise as on one device (used by the models' noise layers).
@@ -137,6 +138,10 @@ def data_parallel(num_devices: int | None = None) -> Iterator[object]:
         engine = keras.distribution.DataParallel(
             devices=[f"{d.platform}:{d.id}" for d in devices]
         )
+        if multi:
+            # Each process feeds its own part of every global batch (arrays or
+            # datasets): Keras must not shard it again.
+            engine.auto_shard_dataset = False
         with engine.scope():
             yield engine
         return
@@ -298,6 +303,30 @@ def scale_loss_for_distribution(loss):
     if n == 1:
         return loss
     return loss * ops.cast(1.0 / n, loss.dtype)
+
+
+def reducible_logs(logs: dict) -> dict:
+    """Train/test-step logs that Keras can reduce across `MultiWorkerMirroredStrategy` workers.
+
+    Keras 3's TensorFlow `fit` reduces each log across workers with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid
+    reduction dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388).
+    Under that strategy each log gets a leading axis of length 1 (reduced back to a
+    scalar); elsewhere the logs are returned as they are. `MultiPhaseModel` uses it.
+
+    Example:
+
+    ```python
+    return distribute.reducible_logs({k: t.result() for k, t in trackers.items()})
+    ```
+    """
+    if _BACKEND != "tensorflow":
+        return logs
+    import tensorflow as tf
+
+    if not isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
 
 
 def replica_id():

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import keras
 
-from lrep_zoo.training import backend_ops
+from lrep_zoo.training import backend_ops, distribute
 from lrep_zoo.training.data_checks import checked_fit
 from lrep_zoo.training.seed_state import SeedStateMixin
 
@@ -232,7 +232,8 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         self.phase_trackers[TOTAL_LOSS].update_state(total)
         if training:
             self.optimizer.iterations.assign_add(1)
-        return {key: t.result() for key, t in self.phase_trackers.items()}
+        logs = {key: t.result() for key, t in self.phase_trackers.items()}
+        return distribute.reducible_logs(logs)
 
 
 _UNSCALED_LOSS = "__unscaled_loss__"
