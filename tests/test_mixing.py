@@ -148,6 +148,8 @@ def test_variants_input_contract_and_round_trip(tmp_path):
     np.testing.assert_allclose(_np(model.encode(raw[..., 0])), codes, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         model.encode(np.zeros((2, 9, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="scaled"):
+        model.encode(raw / 255.0)  # images already in [0, 1]
     with pytest.raises(ValueError, match="chunk"):
         model.transfer(raw, raw, 3)
     # transfer(x, s, i) decodes x's code with chunk i from s.

@@ -42,9 +42,12 @@ The ablation rows of the review (MIX, MIX + C, MIX + G, MIX + C + G) are
 plain auto-encoder (no cycle, C or G). A disabled C or D has no phase (nothing to
 pass to `compile` for it).
 
-Inputs follow the zoo's image contract: uint8 or float images in 0..255, shape
-`image_shape` or, for one channel, without the channel axis; the model rescales
-them to [0, 1] inside. Decoded images are in [0, 1].
+Inputs follow the zoo's image contract (`lrep_zoo.inputs`): uint8 or float images in
+0..255, shape `image_shape` or, for one channel, without the channel axis; the model
+rescales them to [0, 1] inside (`lrep_zoo.layers.ImageRescaling`). Eager calls of
+`fit`, `predict`, `encode`, `reconstruct`, `mix` and `transfer` check concrete
+images (shape, dtype, images that look already scaled to [0, 1]: a `ValueError`).
+Decoded images are in [0, 1].
 
 Example:
 
@@ -66,6 +69,8 @@ from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
+from lrep_zoo.inputs import ImageInputsMixin
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.losses import gan as gan_losses
 from lrep_zoo.models.mixing import networks as nets
 from lrep_zoo.training import MultiPhaseModel, Phase
@@ -102,7 +107,7 @@ def mix_chunks(f1, f2, mask, num_chunks: int):
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
-class MixingAutoEncoder(PresetMixin, ExportMixin, MultiPhaseModel):
+class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     """Mixing / unmixing auto-encoder with the chunk classifier C and the adversarial loss G.
 
     Args:
@@ -169,6 +174,8 @@ class MixingAutoEncoder(PresetMixin, ExportMixin, MultiPhaseModel):
         self.classifier_filters = tuple(int(f) for f in classifier_filters)
         self.classifier_hidden = int(classifier_hidden)
         self.seed = seed
+        self.input_range = "0..255"
+        self.rescale = ImageRescaling(image_shape, self.input_range, name="rescale")
         self.encoder = nets.encoder(image_shape, self.code_dim, self.encoder_filters)
         self.decoder = nets.decoder(self.code_dim, image_shape, self.decoder_filters)
         self.classifier = nets.chunk_classifier(
@@ -209,23 +216,15 @@ class MixingAutoEncoder(PresetMixin, ExportMixin, MultiPhaseModel):
     def preprocess(self, x):
         """Images in 0..255 (uint8 or float; with or without the channel axis when it is
         1) -> float32 images in [0, 1] of shape `(batch, *image_shape)`."""
-        shape = tuple(ops.shape(x))
-        if len(shape) == len(self.image_shape) and self.image_shape[-1] == 1:
-            x = ops.expand_dims(x, -1)
-            shape = shape + (1,)
-        if len(shape) != len(self.image_shape) + 1 or tuple(
-            None if s is None else int(s) for s in shape[1:]
-        ) != self.image_shape:
-            raise ValueError(
-                f"MixingAutoEncoder expects images of shape (batch, *{self.image_shape}) "
-                f"(or without the channel axis when it is 1), values in 0..255; "
-                f"got shape {shape}."
-            )
-        return ops.cast(x, "float32") / 255.0
+        from lrep_zoo.inputs import check_shape
+
+        check_shape(tuple(x.shape), self.image_shape, f"{type(self).__name__}")
+        return self.rescale(x)
 
     def encode(self, x, training: bool = False):
         """Images (0..255) -> flat codes `(batch, num_chunks * chunk_dim)`; chunk i is
         `codes[:, i * chunk_dim:(i + 1) * chunk_dim]` (see `split_chunks`)."""
+        x = self.checked_images(x, "encode")
         return self.encoder(self.preprocess(x), training=training)
 
     def split_chunks(self, codes):
@@ -238,13 +237,15 @@ class MixingAutoEncoder(PresetMixin, ExportMixin, MultiPhaseModel):
 
     def reconstruct(self, x):
         """Images (0..255) -> Dec(Enc(x)) in [0, 1]."""
-        return self.decode(self.encode(x))
+        return self.decode(self.encode(self.checked_images(x, "reconstruct")))
 
     def mix(self, x1, x2, mask):
         """Dec(m * Enc(x1) + (1 - m) * Enc(x2)): chunk i from `x1` where `mask[:, i] = 1`.
 
         `mask` is `(batch, num_chunks)` or `(num_chunks,)` (the same for every pair).
         """
+        x1 = self.checked_images(x1, "mix (x1)")
+        x2 = self.checked_images(x2, "mix (x2)")
         return self.decode(mix_chunks(self.encode(x1), self.encode(x2), mask, self.num_chunks))
 
     def transfer(self, x, source, chunk: int):
