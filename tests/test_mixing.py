@@ -85,7 +85,7 @@ def test_loss_terms_match_numpy_reference():
     got = model.terms(ops.convert_to_tensor(x1), ops.convert_to_tensor(x2),
                       ops.convert_to_tensor(mask))
     for key, value in expected.items():
-        assert float(got[key]) == pytest.approx(value, rel=1e-4, abs=1e-6), key
+        assert float(_np(got[key])) == pytest.approx(value, rel=1e-4, abs=1e-6), key
     np.testing.assert_allclose(_np(got["x3"]), x3, atol=1e-5)
     # The generator phase's loss is the weighted sum of the same terms.
     assert model.reconstruction_weight == 10 and model.cycle_weight == 10
