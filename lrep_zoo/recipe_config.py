@@ -51,7 +51,7 @@ import typing
 from typing import Any, Literal, Sequence
 
 __all__ = ["option", "build_parser", "from_args", "parse", "record", "to_argv", "command",
-           "jit_compile"]
+           "jit_compile", "mixed_precision"]
 
 _METADATA_KEY = "recipe_config"
 
@@ -63,6 +63,17 @@ ENGINE_FLAGS = {
         "data parallel over all local devices (JAX: keras.distribution.DataParallel; "
         "TensorFlow: MirroredStrategy, MultiWorkerMirroredStrategy under TF_CONFIG); "
         "the batch size is the global batch"
+    ),
+}
+# Engine options with a value: name -> (choices, default, help). Set only when not
+# the default (then applied, recorded and written back like the flags above).
+ENGINE_CHOICES = {
+    "mixed_precision": (
+        ("off", "bfloat16", "float16"), "off",
+        "mixed precision (keras.mixed_precision; off: the policy is left as it is, float32 "
+        "by default): bfloat16 = 'mixed_bfloat16', float16 = "
+        "'mixed_float16' with loss scaling (not for multi-phase models on JAX); "
+        "see README 'Mixed precision'",
     ),
 }
 _ENGINE_KEY = "_recipe_engine_flags"
@@ -208,6 +219,10 @@ def build_parser(config_cls: type, *, prog: str | None = None,
         if name not in fields:
             parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
                                 action="store_true", help=text)
+    for name, (choices, default, text) in ENGINE_CHOICES.items():
+        if name not in fields:
+            parser.add_argument(f"--{name.replace('_', '-')}", dest=name, choices=choices,
+                                default=default, help=text)
     return parser
 
 
@@ -215,7 +230,34 @@ def _engine_flags(config) -> dict:
     return getattr(config, _ENGINE_KEY, {})
 
 
+def mixed_precision(choice: str) -> str:
+    """Sets Keras' global dtype policy for a recipe's `--mixed-precision` choice.
+
+    `"off"`: `"float32"`; `"bfloat16"`: `"mixed_bfloat16"`; `"float16"`:
+    `"mixed_float16"` (models built afterwards compute in half precision, keep float32
+    weights, and `compile` adds loss scaling). Returns the policy name.
+
+    Example:
+
+    ```python
+    mixed_precision("bfloat16")  # "mixed_bfloat16"
+    mixed_precision("off")       # "float32"
+    ```
+    """
+    policies = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    if choice not in policies:
+        raise ValueError(
+            f"mixed precision must be one of {sorted(policies)}, got {choice!r}."
+        )
+    import keras
+
+    keras.mixed_precision.set_global_policy(policies[choice])
+    return policies[choice]
+
+
 def _apply_engine_flags(flags: dict) -> None:
+    if "mixed_precision" in flags:
+        mixed_precision(flags["mixed_precision"])
     if flags.get("distribute"):
         from lrep_zoo.training import distribute
 
@@ -237,6 +279,9 @@ def from_args(config_cls: type, namespace: argparse.Namespace):
     fields = {f.name for f in dataclasses.fields(config_cls)}
     flags = {name: True for name in ENGINE_FLAGS
              if name not in fields and getattr(namespace, name, False)}
+    flags.update({name: getattr(namespace, name) for name, (_, default, _) in
+                  ENGINE_CHOICES.items()
+                  if name not in fields and getattr(namespace, name, default) != default})
     if flags:
         object.__setattr__(config, _ENGINE_KEY, flags)
         _apply_engine_flags(flags)
@@ -312,7 +357,8 @@ def to_argv(config, *, changed_only: bool = True) -> list[str]:
             argv += [flag, *(str(v) for v in value)]
         else:
             argv += [flag, str(value)]
-    argv += [f"--{name.replace('_', '-')}" for name in _engine_flags(config)]
+    for name, value in _engine_flags(config).items():
+        argv += [f"--{name.replace('_', '-')}"] + ([] if value is True else [str(value)])
     return argv
 
 
