@@ -31,7 +31,8 @@ fit the whole table in about an hour of a shared 2-core CPU; every count is a fl
 and recorded in `results.json`.
 
 Writes `runs.jsonl` (one line per dataset, representation and seed, appended as they
-finish; `--resume` skips those already there), `results.json` (config, runs, mean and
+finish; `--resume` skips those already there, `--summarize-only` trains nothing),
+`results.json` (config, runs, mean and
 std per row), `table.md` and traversal grids of the beta-VAE seeds on relit surfaces
 (`traversals_beta_vae_seed<S>.png`; `best_beta_vae` in `results.json` names the seed
 of highest MIG) to `--output-dir`.
@@ -115,6 +116,8 @@ class Config:
         "lasso", help="DCI importances [gbt: 1-5 min per call here]")
     pixel_size: int = option(8, help="pixels row: box-average to about this many px a side")
     resume: bool = option(False, recorded=False, help="skip the runs already in runs.jsonl")
+    summarize_only: bool = option(False, recorded=False, help="train nothing: rebuild results.json "
+                                                              "and table.md from runs.jsonl")
     jit: bool = option(True, help="--no-jit: jit_compile=False")
     verbose: int = 0
 
@@ -470,14 +473,15 @@ def run(config: Config | None = None) -> dict:
         raise ValueError(f"num_points must be >= 6 (SAP and DCI split the points), got {c.num_points}.")
     out = reporting.output_dir(c.output_dir)
     log = out / "runs.jsonl"
-    runs = [json.loads(line) for line in log.read_text().splitlines()] if c.resume and log.exists() else []
-    if not c.resume:
+    keep = c.resume or c.summarize_only
+    runs = [json.loads(line) for line in log.read_text().splitlines()] if keep and log.exists() else []
+    if not keep:
         log.write_text("")
     done = {(r["dataset"], r["method"], r["seed"]) for r in runs}
     factor_names = {"relit": ["identity", "azimuth", "elevation"],
                     "yaleb": ["identity", "azimuth", "elevation"]}
     start = time.perf_counter()
-    for dataset in c.datasets:
+    for dataset in () if c.summarize_only else c.datasets:
         generate = _relit_runs if dataset == "relit" else _yaleb_runs
         for r in generate(c, out, done):
             runs.append(r)
