@@ -8,6 +8,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lrep_zoo.layers import conv
+
 
 def conv_encoder(
     input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64), name="encoder"
@@ -23,7 +25,7 @@ def conv_encoder(
     inputs = keras.Input(tuple(input_shape))
     x = inputs
     for f in filters:
-        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
+        x = conv.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     outputs = layers.Dense(latent_dim, name="code")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -55,8 +57,8 @@ def conv_decoder(
     x = layers.Dense((h // scale) * (w // scale) * filters[0], activation="relu")(inputs)
     x = layers.Reshape((h // scale, w // scale, filters[0]))(x)
     for f in filters:
-        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
-    outputs = layers.Conv2D(c, 3, padding="same", activation=output_activation, name="image")(x)
+        x = conv.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = conv.Conv2D(c, 3, padding="same", activation=output_activation, name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -12,6 +12,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lrep_zoo.layers import conv
+
 from lrep_zoo.models._networks import base_size
 
 
@@ -37,9 +39,9 @@ def generator(
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Reshape((h, w, filters[0] * 2))(x)
     for f in filters:
-        x = layers.Conv2DTranspose(f, 4, strides=2, padding="same")(x)
+        x = conv.Conv2DTranspose(f, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-    outputs = layers.Conv2D(
+    outputs = conv.Conv2D(
         image_shape[-1], 3, padding="same", activation=output_activation, name="image"
     )(x)
     return keras.Model(inputs, outputs, name=name)
@@ -63,7 +65,7 @@ def discriminator(
     inputs = keras.Input(tuple(image_shape), name="images")
     x = inputs
     for f in filters:
-        x = layers.Conv2D(f, 4, strides=2, padding="same")(x)
+        x = conv.Conv2D(f, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     logits = layers.Dense(outputs, name="logits")(x)

@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lrep_zoo.layers import conv
+
 from lrep_zoo.models._networks import base_size
 
 
@@ -28,7 +30,7 @@ def vae_encoder(
     inputs = keras.Input(tuple(image_shape), name="images")
     x = inputs
     for f in filters:
-        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
+        x = conv.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(hidden, activation="relu")(x)
     mean = layers.Dense(latent_dim, name="mean")(x)
@@ -57,6 +59,6 @@ def vae_decoder(
     x = layers.Dense(h * w * filters[0], activation="relu")(x)
     x = layers.Reshape((h, w, filters[0]))(x)
     for f in filters:
-        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
-    outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="image")(x)
+        x = conv.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = conv.Conv2D(image_shape[-1], 3, padding="same", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
