@@ -68,7 +68,7 @@ def evaluate(model, data_dir=None, x_test=None, y_test=None, limit: int | None =
 
     if x_test is None:  # the uint8 test images, as the model takes them
         x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
-        x_test = to_model_range(x_test[..., None], model)
+        x_test = to_model_range(x_test, model)
     else:  # images in [0, 1], as this recipe's protocol scales them
         x_test = to_model_range(x_test, model, source="0..1")
     x_test, y_test = x_test[:limit], y_test[:limit]

@@ -92,7 +92,7 @@ def test_explicit_path_loads(tmp_path):
     path = tmp_path / "mine.weights.h5"
     source.save_weights(path)
     loaded = lrep_zoo.applications.DenoisingAutoEncoder(weights=str(path))
-    x = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), source.predict(x, verbose=0),
                                atol=1e-6)
 
