@@ -30,6 +30,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lrep_zoo.layers import conv
+
 # Yale-B has ~1000 training images (16 steps per epoch): Keras' default 0.99 leaves the
 # moving statistics far behind the weights for dozens of epochs, so eval-mode codes
 # (validation, test) lag the training ones. 0.9 tracks them within an epoch.
@@ -51,7 +53,7 @@ def shared_encoder(
     inputs = keras.Input(tuple(input_shape), name=f"{name}_image")
     h = inputs
     for i, f in enumerate(filters):
-        h = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv{i}")(h)
+        h = conv.Conv2D(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv{i}")(h)
         h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn{i}")(h)
         h = layers.ReLU(name=f"{name}_relu{i}")(h)
     return keras.Model(inputs, h, name=name)
@@ -65,13 +67,13 @@ def branch_encoder(
 ) -> keras.Model:
     """Branch encoder (E_y or E_z): 64k4s2, 72k3p0, `latent_dim`k2p0 -> flat code."""
     inputs = keras.Input(tuple(input_shape), name=f"{name}_features")
-    h = layers.Conv2D(64, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv0")(inputs)
+    h = conv.Conv2D(64, 4, strides=2, padding="same", use_bias=False, name=f"{name}_conv0")(inputs)
     h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn0")(h)
     h = layers.ReLU(name=f"{name}_relu0")(h)
-    h = layers.Conv2D(72, 3, padding="valid", use_bias=False, name=f"{name}_conv1")(h)
+    h = conv.Conv2D(72, 3, padding="valid", use_bias=False, name=f"{name}_conv1")(h)
     h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn1")(h)
     h = layers.ReLU(name=f"{name}_relu1")(h)
-    h = layers.Conv2D(latent_dim, 2, padding="valid", use_bias=False, name=f"{name}_conv2")(h)
+    h = conv.Conv2D(latent_dim, 2, padding="valid", use_bias=False, name=f"{name}_conv2")(h)
     h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn2")(h)
     h = layers.Flatten(name=f"{name}_code")(h)
     return keras.Model(inputs, h, name=name)
@@ -90,19 +92,19 @@ def decoder(
     h_z = keras.Input((latent_dim_z,), name=f"{name}_h_z")
     h = layers.Concatenate(name=f"{name}_concat")([h_y, h_z])
     h = layers.Reshape((1, 1, latent_dim_y + latent_dim_z), name=f"{name}_to_map")(h)
-    h = layers.Conv2DTranspose(
+    h = conv.Conv2DTranspose(
         latent_dim_y + latent_dim_z, 2, padding="valid", use_bias=False, name=f"{name}_deconv_in"
     )(h)
     h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn_in")(h)
     h = layers.LeakyReLU(0.2, name=f"{name}_lrelu_in")(h)
     for i, f in enumerate(filters):
-        h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_deconv{i}")(h)
+        h = conv.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False, name=f"{name}_deconv{i}")(h)
         h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn{i}")(h)
         h = layers.LeakyReLU(0.2, name=f"{name}_lrelu{i}")(h)
-    h = layers.Conv2D(32, 3, padding="same", use_bias=False, name=f"{name}_conv_out0")(h)
+    h = conv.Conv2D(32, 3, padding="same", use_bias=False, name=f"{name}_conv_out0")(h)
     h = layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=f"{name}_bn_out0")(h)
     h = layers.LeakyReLU(0.2, name=f"{name}_lrelu_out0")(h)
-    out = layers.Conv2D(output_channels, 3, padding="same", activation="sigmoid", name=f"{name}_image")(h)
+    out = conv.Conv2D(output_channels, 3, padding="same", activation="sigmoid", name=f"{name}_image")(h)
     return keras.Model([h_y, h_z], out, name=name)
 
 

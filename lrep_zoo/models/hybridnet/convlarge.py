@@ -29,6 +29,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lrep_zoo.layers import conv as strided_conv
 from lrep_zoo.layers.shade_regularizers import shade_layer
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -48,7 +49,7 @@ def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,
                   transposed=False, shade_weight=None, alpha=0.1,
                   data_format="channels_last"):
     """Conv (no bias) -> BatchNorm -> [SHADE on the pre-activation] -> LeakyReLU(alpha)."""
-    conv = layers.Conv2DTranspose if transposed else layers.Conv2D
+    conv = strided_conv.Conv2DTranspose if transposed else strided_conv.Conv2D
     x = conv(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
              data_format=data_format, name=f"{name}_conv")(x)
     axis = 1 if data_format == "channels_first" else -1
