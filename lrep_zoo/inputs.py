@@ -126,10 +126,11 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
                  owner: str = "The model"):
     """Checks a batch of images against a model's contract; returns it ready to feed.
 
-    Concrete inputs (NumPy, lists, eager tensors) get every check and come back as
-    float32 NumPy arrays with the channel axis (values unchanged: one dtype and shape
-    per batch size, so eager calls do not retrace); symbolic ones get the shape
-    checks and come back unchanged.
+    Concrete inputs (NumPy, lists, eager tensors) get every check; NumPy arrays and
+    lists come back as float32 arrays with the channel axis (values unchanged: one
+    dtype and shape per batch size, so eager calls do not retrace), tensors unchanged
+    (the model's `ImageRescaling` adds the axis; no value is ever baked into a trace).
+    Symbolic inputs get the shape checks and come back unchanged.
 
     Args:
         images: The batch.
@@ -156,6 +157,8 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
         return images
     check_shape(values.shape, image_shape, owner)
     check_values(values, input_range, owner)
+    if not isinstance(images, (np.ndarray, list, tuple)):
+        return images  # a backend tensor: checked, left as it is
     if values.ndim == len(image_shape):
         values = values[..., None]
     return values.astype("float32", copy=False)
