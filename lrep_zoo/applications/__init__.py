@@ -155,6 +155,27 @@ def TemperedGAN(weights: str | os.PathLike | None = "mnist", **overrides):
     return _application("TemperedGAN", weights, "mnist", **overrides)
 
 
+def MixingAutoEncoder(weights: str | os.PathLike | None = "mnist", **overrides):
+    """Mixing auto-encoder (Hu et al. 2018, MIX + C + G, 8 chunks of 8); `weights="mnist"`.
+
+    Trained on MNIST by `mixing_mnist` (a short CPU run: see its card). Takes images as
+    they come (uint8 or float 0..255, shape (N, 28, 28, 1) or (N, 28, 28)); `encode`
+    gives the 64-d codes (chunk i: values 8 i .. 8 i + 7), `transfer(x, source, chunk)`
+    swaps one chunk, `decode` returns images in [0, 1].
+
+    Example:
+
+    ```python
+    import numpy as np
+    model = lrep_zoo.applications.MixingAutoEncoder(weights="mnist")
+    digits = np.zeros((2, 28, 28), "uint8")
+    codes = model.encode(digits)                        # (2, 64)
+    swapped = model.transfer(digits, digits[::-1], 4)   # (2, 28, 28, 1) in [0, 1]
+    ```
+    """
+    return _application("MixingAutoEncoder", weights, "mnist", **overrides)
+
+
 def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     """The SHADE paper's small LeNet, a functional `keras.Model` returning logits.
 
@@ -194,6 +215,7 @@ __all__ = [
     "DualDis",
     "GAN",
     "HybridNet",
+    "MixingAutoEncoder",
     "ShadeLeNet",
     "TemperedGAN",
     "VAE",
