@@ -1,0 +1,224 @@
+"""Benchmark: each lrep_zoo model against its reference implementation, in one run.
+
+| lrep_zoo                         | reference (`benchmarks/references/`)                    |
+|----------------------------------|---------------------------------------------------------|
+| `VAE` (bernoulli, MNIST nets)    | `keras_io.VAE`: keras-io custom `train_step`            |
+| `GAN` non-saturating (DCGAN)     | `keras_io.GAN`: keras-io DCGAN `train_step`             |
+| `GAN` wgan_gp, n_critic 5        | `keras_io.GAN(objective="wgan_gp")`: keras-io WGAN-GP   |
+| `HybridNet` ConvLarge, 2 branches| `torch_hybridnet`: plain PyTorch step (any backend)     |
+
+Both sides of a pair start from the same weights (the reference's networks are a
+copy of lrep_zoo's) and see the same batches; each timing is `steps` optimizer
+steps after a warm-up (compilation), the pairs are timed in alternation with the
+order reversed every other round, and the table gives the best (headline) and the
+median of `repeats` timings of each side (see `_timing.ratio_summary`). Run without
+`--worker`, one subprocess per backend (`--backends`; one backend:
+`KERAS_BACKEND=torch python benchmarks/peers.py --worker`).
+
+`--jit fast` (default) compiles both sides alike with what is fastest on a CPU:
+no XLA on TensorFlow, eager torch, `jax.jit` on JAX; `--jit auto|true|false`
+forces one setting on both sides (torch: gradient penalties never compile).
+
+    python benchmarks/peers.py                                  # all, every backend
+    python benchmarks/peers.py --models hybridnet --backends torch tensorflow
+    python benchmarks/peers.py --models vae dcgan --steps 5 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _timing  # noqa: E402
+
+MODELS = ("vae", "dcgan", "wgan_gp", "hybridnet")
+
+
+def _jit(mode: str, backend: str, penalty: bool = False):
+    if mode == "fast":
+        return backend == "jax"
+    if backend == "torch" and penalty:
+        return False
+    return {"auto": "auto", "true": True, "false": False}[mode]
+
+
+def _adam():
+    import keras
+
+    return keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9)
+
+
+# ------------------------------------------------------------------ the pairs
+class _Fit:
+    """`run(n_steps)`: `fit` over the first `n_steps` batches, no shuffling."""
+
+    def __init__(self, model, x, y=None, batch_size=64):
+        self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
+
+    def run(self, n_steps):
+        n = n_steps * self.batch_size
+        self.model.fit(self.x[:n], None if self.y is None else self.y[:n],
+                       batch_size=self.batch_size, epochs=1, verbose=0, shuffle=False)
+
+
+def pair_vae(batch_size, steps, jit):
+    import keras
+
+    from lrep_zoo.models.vae import VAE
+    from references import keras_io
+
+    keras.utils.set_random_seed(0)
+    x = keras_io.images(batch_size * steps)
+    ours = VAE((28, 28, 1), latent_dim=16, seed=0)
+    ours.compile(optimizer="adam", jit_compile=jit)
+    ref = keras_io.VAE(keras_io.copy_of(ours.encoder), keras_io.copy_of(ours.decoder), seed=0)
+    ref.compile(optimizer="adam", jit_compile=jit)
+    return _Fit(ours, x, batch_size=batch_size), _Fit(ref, x, batch_size=batch_size)
+
+
+def pair_gan(objective, n_critic, batch_size, steps, jit):
+    import keras
+
+    from lrep_zoo.models.gan import GAN
+    from references import keras_io
+
+    keras.utils.set_random_seed(0)
+    x = keras_io.images(batch_size * steps)
+    ours = GAN((28, 28, 1), latent_dim=64, objective=objective, n_critic=n_critic, seed=0)
+    ours.compile(optimizer={"discriminator": _adam(), "generator": _adam()}, jit_compile=jit)
+    ref = keras_io.GAN(keras_io.copy_of(ours.discriminator), keras_io.copy_of(ours.generator),
+                       64, objective, n_critic, seed=0)
+    ref.compile(_adam(), _adam(), jit_compile=jit)
+    return _Fit(ours, x, batch_size=batch_size), _Fit(ref, x, batch_size=batch_size)
+
+
+def pair_hybridnet(batch_size, steps, jit):
+    import keras
+    import numpy as np
+
+    from lrep_zoo.models.hybridnet import experiment
+    from references import torch_hybridnet
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch_size * steps, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=len(x))
+    y = np.where(np.arange(len(x)) % 5 == 0, y, -1).astype("int64")  # 20 of 100 labelled
+    ours = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
+    ours.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+    ref = torch_hybridnet.from_keras(ours, learning_rate=1e-3, seed=0)
+    return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size)
+
+
+def build(name, args, backend):
+    jit = _jit(args.jit, backend, penalty=name == "wgan_gp")
+    if name == "vae":
+        return pair_vae(args.batch_size, args.steps, jit), jit
+    if name == "dcgan":
+        return pair_gan("non_saturating", 1, args.batch_size, args.steps, jit), jit
+    if name == "wgan_gp":
+        return pair_gan("wgan_gp", 5, args.batch_size, args.steps, jit), jit
+    if name == "hybridnet":
+        return pair_hybridnet(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
+    raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
+
+
+def _steps(name, args):
+    return args.hybridnet_steps if name == "hybridnet" else args.steps
+
+
+def worker(args) -> dict:
+    import keras
+
+    backend = keras.backend.backend()
+    pairs, jits = {}, {}
+    for name in args.models:
+        pairs[name], jits[name] = build(name, args, backend)
+        for side in pairs[name]:
+            side.run(1)  # compile / warm up
+    times = {name: ([], []) for name in pairs}
+    for r in range(args.repeats):
+        for name, (ours, ref) in pairs.items():
+            order = ((0, ours), (1, ref)) if r % 2 == 0 else ((1, ref), (0, ours))
+            for i, side in order:
+                start = time.perf_counter()
+                side.run(_steps(name, args))
+                times[name][i].append((time.perf_counter() - start) / _steps(name, args))
+    out = {}
+    for name, (a, b) in times.items():
+        out[name] = {
+            "lrep_zoo_ms": 1e3 * min(a), "reference_ms": 1e3 * min(b),
+            "lrep_zoo_ms_median": 1e3 * statistics.median(a),
+            "reference_ms_median": 1e3 * statistics.median(b),
+            "ratio": min(a) / min(b), "ratio_median": statistics.median(a) / statistics.median(b),
+            "lrep_zoo_all_ms": [1e3 * t for t in a], "reference_all_ms": [1e3 * t for t in b],
+            "jit_compile": jits[name],
+        }
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", action="store_true",
+                        help="measure on the current KERAS_BACKEND and print JSON")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--backends", nargs="+", default=None, choices=_timing.BACKENDS)
+    parser.add_argument("--jit", default="fast", choices=["fast", "auto", "true", "false"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10, help="steps per timing")
+    parser.add_argument("--hybridnet-batch-size", type=int, default=100)
+    parser.add_argument("--hybridnet-steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--name", default="peers", help="results file benchmarks/results/NAME.json")
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    extra = [a for a in (argv if argv is not None else sys.argv[1:])
+             if a not in ("--worker",)]
+    start = time.time()
+    results = _timing.run_workers(__file__, backends=args.backends, extra_args=_strip(extra))
+    rows = []
+    for backend, per_model in results.items():
+        if "error" in per_model:
+            rows.append([backend, "error", str(per_model["error"]), "", "", "", "", ""])
+            continue
+        for name, r in per_model.items():
+            rows.append([backend, name, f"{r['lrep_zoo_ms']:.0f}", f"{r['reference_ms']:.0f}",
+                         f"{r['ratio']:.2f}", f"{r['lrep_zoo_ms_median']:.0f}",
+                         f"{r['reference_ms_median']:.0f}", f"{r['ratio_median']:.2f}"])
+    _timing.print_table(
+        f"lrep_zoo vs reference, ms per train step, best / median of {args.repeats} "
+        "alternated timings", ["backend", "model", "lrep_zoo best", "reference best",
+                               "ratio", "lrep_zoo median", "reference median",
+                               "ratio of medians"], rows)
+    path = _timing.write_results(args.name, {
+        "results": results, "args": vars(args), "machine": platform.platform(),
+        "command": "python benchmarks/peers.py " + " ".join(extra),
+        "wall_seconds": round(time.time() - start, 1)})
+    print(f"\nWrote {path}")
+
+
+def _strip(argv):
+    """The worker's arguments: everything but `--backends ...` and `--name ...`."""
+    out, skip = [], False
+    for a in argv:
+        if a in ("--backends", "--name"):
+            skip = True
+            continue
+        if skip and not a.startswith("--"):
+            continue
+        skip = False
+        out.append(a)
+    return out
+
+
+if __name__ == "__main__":
+    main()
