@@ -106,6 +106,7 @@ import json
 from lrep_zoo.applications import preset_mixin
 from lrep_zoo.models import GAN, VAE, DenoisingAutoEncoder, DualDis, HybridNet, TemperedGAN
 from lrep_zoo.models import MixingAutoEncoder
+from lrep_zoo.models import Siamese
 from lrep_zoo.models.hybridnet import mnist_networks
 
 _SMALL_GAN = dict(image_shape=(8, 8, 1), latent_dim=4, generator_filters=(8, 4),
@@ -204,13 +205,14 @@ def test_presets_listing_per_class():
     assert sorted(TemperedGAN.presets) == ["tempered_gan_mnist"]  # not GAN's
     assert sorted(HybridNet.presets) == ["hybridnet_mnist_100"]
     assert sorted(MixingAutoEncoder.presets) == ["mixing_mnist"]
+    assert sorted(Siamese.presets) == ["siamese_yaleb"]
     entry = DualDis.presets["dualdis_yaleb"]
     assert entry["description"] and entry["weights"] == "yaleb"
     assert entry["sha256"] == registry.get_preset("dualdis_yaleb").sha256
     # Every registered preset is listed by exactly its own class; plain Keras models
     # ("Functional" presets) by none.
     listed = [n for c in (DualDis, DenoisingAutoEncoder, VAE, GAN, TemperedGAN, HybridNet,
-                          MixingAutoEncoder)
+                          MixingAutoEncoder, Siamese)
               for n in c.presets]
     functional = sorted(registry.presets_of(registry.FUNCTIONAL))
     assert functional == ["shade_lenet_mnist_1000"]
@@ -221,7 +223,7 @@ def test_registrations_live_in_the_method_packages():
     registry_source = (importlib.resources.files("lrep_zoo.applications") / "registry.py").read_text()
     package = {"DenoisingAutoEncoder": "autoencoder", "DualDis": "dualdis", "GAN": "gan",
                "VAE": "vae", "HybridNet": "hybridnet", "TemperedGAN": "tempered_gan",
-               "MixingAutoEncoder": "mixing", "Functional": "shade"}
+               "MixingAutoEncoder": "mixing", "Siamese": "siamese", "Functional": "shade"}
     for name in registry.list_presets():
         method = package[registry.get_preset(name).model]
         source = (importlib.resources.files(f"lrep_zoo.models.{method}") / "presets.py").read_text()

@@ -153,3 +153,21 @@ def test_round_trip(loss, tmp_path):
     folder = model.save_to_preset(tmp_path / "preset")
     np.testing.assert_allclose(_np(Siamese.from_preset(folder).similarity(a, b)),
                                _np(model.similarity(a, b)), rtol=1e-5)
+
+
+def test_siamese_yaleb_preset_identifies_unseen_faces(shared_data_dir):
+    """The shipped preset reproduces its card's 10-way one-shot score on identities 28-37."""
+    import lrep_zoo
+    from lrep_zoo.data import yaleb
+
+    model = lrep_zoo.applications.Siamese(weights="yaleb")
+    task = experiment.yaleb_one_shot(yaleb.load_yaleb_npz(shared_data_dir, "48x42"))
+    queries = task["query"]["image"][..., 0]  # uint8, no channel axis
+    supports = task["support"]["image"][..., 0]
+    labels = task["query"]["identity"], task["support"]["identity"]
+    sim = experiment.siamese_similarity(model, queries, supports)
+    accuracy = experiment.one_shot_accuracy(sim, *labels, n_way=10)
+    pixels = experiment.one_shot_accuracy(
+        experiment.pixel_similarity(queries, supports, standardize=True), *labels, n_way=10)
+    assert accuracy == pytest.approx(0.7841, abs=0.005)  # MODEL_CARD.md, seed 0
+    assert accuracy > pixels + 0.2

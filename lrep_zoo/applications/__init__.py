@@ -176,6 +176,27 @@ def MixingAutoEncoder(weights: str | os.PathLike | None = "mnist", **overrides):
     return _application("MixingAutoEncoder", weights, "mnist", **overrides)
 
 
+def Siamese(weights: str | os.PathLike | None = "yaleb", **overrides):
+    """Siamese network; `weights="yaleb"`: face embeddings for one-shot identification.
+
+    Trained on Extended Yale-B identities 0..27 (48x42 faces, `siamese_yaleb`), for faces
+    it never saw. Takes images as they come (uint8 or float 0..255, shape (N, 48, 42, 1)
+    or (N, 48, 42)); `embed` gives embeddings, `similarity(a, b)` the score of each pair
+    (higher = more alike).
+
+    Example:
+
+    ```python
+    import numpy as np
+    model = lrep_zoo.applications.Siamese(weights="yaleb")
+    faces = np.zeros((2, 48, 42), "uint8")
+    codes = model.embed(faces)                      # (2, 64)
+    score = model.similarity(faces[:1], faces[1:])  # (1,)
+    ```
+    """
+    return _application("Siamese", weights, "yaleb", **overrides)
+
+
 def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     """The SHADE paper's small LeNet, a functional `keras.Model` returning logits.
 
@@ -217,6 +238,7 @@ __all__ = [
     "HybridNet",
     "MixingAutoEncoder",
     "ShadeLeNet",
+    "Siamese",
     "TemperedGAN",
     "VAE",
     "PRESETS",
