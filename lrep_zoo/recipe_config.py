@@ -374,11 +374,13 @@ def command(recipe: str, config) -> str:
     return shlex.join(["lrep-zoo", "train", recipe, *to_argv(config)])
 
 
-def jit_compile(jit: bool) -> str | bool:
-    """The `jit_compile` of a recipe's `--no-jit` switch: `"auto"`, or `False`.
+def jit_compile(jit: bool) -> bool:
+    """The `jit_compile` of a recipe's `--no-jit` switch: the library policy, or `False`.
 
-    `"auto"` lets Keras decide: XLA on JAX and on TensorFlow with an accelerator,
-    not on a CPU-only TensorFlow, never `torch.compile`.
+    `jit=True` gives `lrep_zoo.training.jit_policy.resolve_jit_compile("auto")`:
+    XLA on JAX and on TensorFlow with an accelerator, not on a CPU-only
+    TensorFlow, never `torch.compile` (measured: `benchmarks/jit_policy.py`). The
+    result is a bool, so a recipe can print and record what it runs.
 
     Example:
 
@@ -386,4 +388,6 @@ def jit_compile(jit: bool) -> str | bool:
     model.compile(optimizer="adam", jit_compile=jit_compile(config.jit))
     ```
     """
-    return "auto" if jit else False
+    from lrep_zoo.training.jit_policy import resolve_jit_compile
+
+    return resolve_jit_compile("auto") if jit else False
