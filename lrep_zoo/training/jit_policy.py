@@ -5,7 +5,7 @@ recipes) resolves here:
 
 | backend    | device          | `jit_compile` | why (measured by `benchmarks/jit_policy.py`) |
 |------------|-----------------|---------------|-----------------------------------------------|
-| tensorflow | CPU only        | `False`       | XLA:CPU is slower than TF's graph mode for these conv nets (issue 18: 1.5x DAE/VAE/DCGAN, 12.8x WGAN-GP) |
+| tensorflow | CPU only        | `False`       | XLA:CPU is slower than TF's graph mode for these conv nets (issue 18: 1.5x VAE and DCGAN, 12.8x WGAN-GP) |
 | tensorflow | GPU / TPU       | `True`        | XLA fuses the many small ops of the multi-phase steps |
 | jax        | any             | `True`        | without `jax.jit` every op is dispatched on its own (many times slower) |
 | torch      | any             | `False`       | `torch.compile` takes minutes per model on CPU and has no double backward (gradient penalties) |
