@@ -93,6 +93,8 @@ def check_shape(shape, image_shape: Sequence[int], owner: str = "The model") -> 
 def check_values(values: np.ndarray, input_range: str = "0..255", owner: str = "The model") -> None:
     """Checks the dtype and range of concrete images (see the module docstring)."""
     values = np.asarray(values)
+    if values.dtype.name == "bfloat16":  # Keras casts the inputs of a mixed_bfloat16 model
+        values = values.astype("float32")
     kind = values.dtype.kind
     if kind not in "uif":
         raise ValueError(

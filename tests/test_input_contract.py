@@ -199,12 +199,15 @@ def test_legacy_0_1_models_and_saved_configs():
 
 
 def test_every_preset_takes_0_255():
+    """The presets of the classes with an `input_range` declare '0..255' (DualDis takes
+    0..255 always; the SHADE LeNet is a plain functional model, see the README)."""
+    classes = {"DenoisingAutoEncoder", "VAE", "GAN", "TemperedGAN", "HybridNet"}
+    checked = 0
     for name, preset in registry.PRESETS.items():
-        if preset.model == registry.FUNCTIONAL:
-            continue  # a plain functional Keras model: no lrep_zoo contract (see the README)
-        config = registry.preset_config(name)["config"]
-        model_class = getattr(lrep_zoo.models, preset.model)
-        assert config.get("input_range", "0..255" if model_class is DualDis else None) == "0..255"
+        if preset.model in classes:
+            assert registry.preset_config(name)["config"]["input_range"] == "0..255", name
+            checked += 1
+    assert checked >= 5
 
 
 def test_image_rescaling_layer():
