@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from lrep_zoo.recipe_config import command, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "dae_mnist"
 DESCRIPTION = "Denoising auto-encoder on MNIST (the dae_mnist preset)"
@@ -124,7 +125,7 @@ def run(config: Config | None = None) -> dict:
         x_train, validation_data=(x_val,), epochs=c.epochs, batch_size=c.batch_size,
         verbose=c.verbose,
         callbacks=[keras.callbacks.ModelCheckpoint(
-            best, monitor="val_loss", save_best_only=True, save_weights_only=True)],
+            best, monitor="val_loss", save_best_only=True, save_weights_only=True), StepTimer()],
     )
     train_seconds = time.perf_counter() - start
     model.load_weights(best)

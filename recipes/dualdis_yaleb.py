@@ -37,6 +37,7 @@ from typing import Literal
 
 from lrep_zoo.data.yaleb import load_yaleb as load_data
 from lrep_zoo.recipe_config import build_parser, command, from_args, option, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "dualdis_yaleb"
 DESCRIPTION = "DualDis on Extended Yale-B: identity / lighting disentangling (the dualdis_yaleb preset)"
@@ -187,7 +188,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
         inputs = {"x": train_split["image"], "y": (train_split["identity"], train_split["lighting"]),
                   "batch_size": c.batch_size, "shuffle": True}
     start = time.time()
-    model.fit(**inputs, epochs=epochs, verbose=c.verbose, callbacks=[SelectOnValidation()])
+    model.fit(**inputs, epochs=epochs, verbose=c.verbose, callbacks=[SelectOnValidation(), StepTimer()])
     train_time = time.time() - start
     if best["weights"] is not None:
         model.set_weights(best["weights"])

@@ -30,6 +30,7 @@ import numpy as np
 from lrep_zoo.recipe_config import jit_compile as auto_or_off
 from lrep_zoo.recipe_config import command as command_line
 from lrep_zoo.recipe_config import option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "generative_mnist"
 DESCRIPTION = "VAE, beta-VAE, NS-GAN, WGAN-GP, R1 and Tempered GAN on MNIST: FID/KID table"
@@ -164,7 +165,8 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
     run_dir = out / f"{name}_seed{seed}"
     start = time.perf_counter()
     history = model.fit(x, batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose,
-                        callbacks=[SampleGrid(run_dir / "grids", every_n_steps=max(1, steps // 4))])
+                        callbacks=[SampleGrid(run_dir / "grids", every_n_steps=max(1, steps // 4)),
+                                   StepTimer()])
     seconds = time.perf_counter() - start
     losses = {k: float(v[-1]) for k, v in history.history.items()}
     # config.json, model.weights.h5 (uncompiled copy), metadata.json; scored as reloaded.

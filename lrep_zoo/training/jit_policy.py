@@ -27,6 +27,8 @@ print(jit_policy.describe())             # e.g. "backend jax on cpu:0, jit_compi
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 
 import keras
@@ -120,20 +122,21 @@ class StepTimer(keras.callbacks.Callback):
 
     A step's time is the wall time between consecutive batch ends (so it includes
     everything the step waits for); the first step, which compiles, is left out.
-    After `steps` timed steps (or at the end of training) it prints one line and
-    stores the median in `step_seconds`.
+    After `steps` timed steps (or at the end of training) it prints one line
+    (`print_fn`, default: to stderr) and stores the median in `step_seconds`.
 
     Example:
 
     ```python
     timer = StepTimer()
-    model.fit(x, epochs=1, callbacks=[timer])   # "[lrep_zoo] backend jax on cpu:0, ..."
+    model.fit(x, epochs=1, callbacks=[timer])   # stderr: "[lrep_zoo] backend jax on cpu:0, ..."
     timer.step_seconds                          # median seconds per step
     ```
     """
 
-    def __init__(self, steps: int = 20, print_fn=print):
+    def __init__(self, steps: int = 20, print_fn=None):
         super().__init__()
+        print_fn = print_fn or functools.partial(print, file=sys.stderr)
         if steps < 1:
             raise ValueError(f"StepTimer: steps must be >= 1, got {steps}.")
         self.steps, self.print_fn = steps, print_fn

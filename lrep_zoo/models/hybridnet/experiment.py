@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from lrep_zoo.recipe_config import jit_compile, option, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 MNIST_VARIANTS = ("baseline", "hybridnet", "hybridnet_shade")
 
@@ -166,7 +167,7 @@ def train_mnist(protocol: MnistProtocol, variant: str, seed: int, x: np.ndarray,
     model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=jit_compile(p.jit))
     start = time.perf_counter()
     history = model.fit(stream, steps_per_epoch=p.steps // MNIST_EPOCHS, epochs=MNIST_EPOCHS,
-                        verbose=verbose, callbacks=callbacks)
+                        verbose=verbose, callbacks=[*(callbacks or []), StepTimer()])
     return model, history, time.perf_counter() - start
 
 
