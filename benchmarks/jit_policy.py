@@ -133,10 +133,10 @@ def worker(names, steps: int, repeats: int, conv_compare: bool, torch_compile: b
     results = {}
     for name in names:
         entries, compile_s = {}, {}
-        for label, jit, formulation in settings(backend, name, conv_compare, torch_compile, jit):
+        for label, jit_on, formulation in settings(backend, name, conv_compare, torch_compile, jit):
             model, batch, shape, rng, _ = _build(name, formulation)
             x, y = _data(name, batch * steps, shape, rng)
-            _compile(model, name, jit)
+            _compile(model, name, jit_on)
             entries[label] = _Fit(model, x, y)
             start = time.perf_counter()
             _timing.step_seconds(entries[label], x, None, batch, steps=2)
