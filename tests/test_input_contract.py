@@ -174,7 +174,7 @@ def test_fit_trains_on_the_dataset_images():
     """fit takes what predict takes: the uint8 images, without a channel axis too."""
     keras.utils.set_random_seed(0)
     dae = _dae()
-    dae.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)  # compiles faster
+    dae.compile(optimizer=keras.optimizers.Adam(1e-2))
     x = np.zeros((32, 8, 8), "uint8")
     x[::2] = 255  # black and white images: an untrained DAE outputs grey (MSE ~0.25)
     before = dae.evaluate(x, verbose=0)
