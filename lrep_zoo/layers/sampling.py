@@ -30,8 +30,10 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         mean, log_var = inputs
-        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
-        return mean + ops.exp(0.5 * log_var) * eps
+        # Drawn in float32 whatever the compute dtype: the same seed gives the same draws
+        # under a mixed policy (JAX draws other numbers in bfloat16), up to rounding.
+        eps = keras.random.normal(ops.shape(mean), dtype="float32", seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * ops.cast(eps, mean.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
