@@ -218,13 +218,17 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
         1) -> float32 images in [0, 1] of shape `(batch, *image_shape)`."""
         from lrep_zoo.inputs import check_shape
 
-        check_shape(tuple(x.shape), self.image_shape, f"{type(self).__name__}")
+        # The batch dimension may be symbolic (an export trace): only the image dims are checked.
+        check_shape((None, *tuple(x.shape)[1:]), self.image_shape, f"{type(self).__name__}")
         return self.rescale(x)
 
     def encode(self, x, training: bool = False):
         """Images (0..255) -> flat codes `(batch, num_chunks * chunk_dim)`; chunk i is
         `codes[:, i * chunk_dim:(i + 1) * chunk_dim]` (see `split_chunks`)."""
-        x = self.checked_images(x, "encode")
+        return self._encode(self.checked_images(x, "encode"), training)
+
+    def _encode(self, x, training=False):
+        """`encode` without the eager input checks (compiled and exported graphs)."""
         return self.encoder(self.preprocess(x), training=training)
 
     def split_chunks(self, codes):
@@ -237,16 +241,18 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
 
     def reconstruct(self, x):
         """Images (0..255) -> Dec(Enc(x)) in [0, 1]."""
-        return self.decode(self.encode(self.checked_images(x, "reconstruct")))
+        return self.decode(self._encode(self.checked_images(x, "reconstruct")))
 
     def mix(self, x1, x2, mask):
         """Dec(m * Enc(x1) + (1 - m) * Enc(x2)): chunk i from `x1` where `mask[:, i] = 1`.
 
         `mask` is `(batch, num_chunks)` or `(num_chunks,)` (the same for every pair).
         """
-        x1 = self.checked_images(x1, "mix (x1)")
-        x2 = self.checked_images(x2, "mix (x2)")
-        return self.decode(mix_chunks(self.encode(x1), self.encode(x2), mask, self.num_chunks))
+        return self._mix(self.checked_images(x1, "mix (x1)"),
+                         self.checked_images(x2, "mix (x2)"), mask)
+
+    def _mix(self, x1, x2, mask):
+        return self.decode(mix_chunks(self._encode(x1), self._encode(x2), mask, self.num_chunks))
 
     def transfer(self, x, source, chunk: int):
         """`x` with chunk `chunk` taken from `source` (attribute transfer)."""
@@ -258,7 +264,7 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
         return self.mix(x, source, mask)
 
     def call(self, x, training=False):
-        return self.decode(self.encode(x, training=training), training=training)
+        return self.decode(self._encode(x, training=training), training=training)
 
     # ------------------------------------------------------------------ training
     def phases(self) -> list[Phase]:
@@ -380,11 +386,11 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
         codes = keras.InputSpec(shape=(None, self.code_dim))
         mask = keras.InputSpec(shape=(None, self.num_chunks))
         return {
-            "serving_default": (lambda x: {"reconstruction": self.reconstruct(x)},
+            "serving_default": (lambda x: {"reconstruction": self.decode(self._encode(x))},
                                 {"images": images}),
-            "encode": (lambda x: {"codes": self.encode(x)}, {"images": images}),
+            "encode": (lambda x: {"codes": self._encode(x)}, {"images": images}),
             "decode": (lambda c: {"images": self.decode(c)}, {"codes": codes}),
-            "mix": (lambda a, b, m: {"images": self.mix(a, b, m)},
+            "mix": (lambda a, b, m: {"images": self._mix(a, b, m)},
                     {"images1": images, "images2": images, "mask": mask}),
         }
 
