@@ -57,7 +57,7 @@ from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
 NAME = "disentanglement_table"
 DESCRIPTION = ("Disentanglement metrics (beta-VAE, FactorVAE, MIG, SAP, DCI) of every "
                "lrep_zoo representation on relit surfaces and Extended Yale-B")
-DATASETS = ("yaleb", "relit")
+DATASETS = ("relit", "yaleb")
 METHODS = ("pixels", "pca", "dae", "vae", "beta_vae", "capacity_vae", "dualdis",
            "dualdis_multitask", "mixing")
 METRICS = ("beta_vae", "factor_vae", "mig", "sap", "dci_d", "dci_c", "dci_i")
