@@ -62,7 +62,7 @@ def expected_shapes(image_shape: Sequence[int]) -> str:
 def check_shape(shape, image_shape: Sequence[int], owner: str = "The model") -> None:
     """Checks a batch shape against `image_shape` (rank, size, channels); `None` dims pass."""
     image_shape = tuple(int(d) for d in image_shape)
-    given = tuple(None if d is None else int(d) for d in shape)
+    given = tuple(_static_dim(d) for d in shape)
     expected = expected_shapes(image_shape)
     grayscale = len(image_shape) == 3 and image_shape[-1] == 1
     single = given == image_shape or (grayscale and given == image_shape[:2])
@@ -88,6 +88,14 @@ def check_shape(shape, image_shape: Sequence[int], owner: str = "The model") -> 
             )
     elif any(g is not None and g != e for g, e in zip(got, image_shape)):
         raise ValueError(f"{owner} expects images of shape {expected}, got shape {given}.")
+
+
+def _static_dim(d):
+    # None, or a symbolic dimension (JAX export's batch), passes every check.
+    try:
+        return None if d is None else int(d)
+    except Exception:
+        return None
 
 
 def check_values(values: np.ndarray, input_range: str = "0..255", owner: str = "The model") -> None:
