@@ -22,7 +22,7 @@ pytestmark = pytest.mark.backends
 # (Kernel sizes 1-5, strides 2-3, both paddings and sizes 5-8 were checked the same
 # way when the layers were written; the cases here bound the JAX pass's compile time.)
 TRANSPOSE_CASES = [(4, 2, "same", (7, 5), None), (3, 2, "same", (4, 7), None),
-                   (3, 2, "valid", (5, 4), None), (5, 3, "same", (3, 4), 1)]
+                   (5, 3, "valid", (3, 4), 1)]
 CONV_CASES = [(4, 2, "same", (14, 13)), (3, 2, "same", (7, 8)), (5, 3, "valid", (10, 8))]
 
 
@@ -116,9 +116,7 @@ def _grads(layer, kernel, x, r):
 
 
 @pytest.mark.parametrize("cls,case", [(conv.Conv2DTranspose, TRANSPOSE_CASES[0]),
-                                      (conv.Conv2DTranspose, TRANSPOSE_CASES[2]),
-                                      (conv.Conv2D, CONV_CASES[0]),
-                                      (conv.Conv2D, CONV_CASES[2])])
+                                      (conv.Conv2D, CONV_CASES[0])])  # the GAN's 4x4 stride 2
 def test_gradients_and_gradient_penalty_equal_keras(cls, case):
     native, ours, x = _pair(cls, case, use_bias=False)
     kernel = _np(native.kernel)
