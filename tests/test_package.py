@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,13 @@ def test_no_backend_imports_outside_training_data_and_export():
                                     "from tensorflow", "from jax", "from torch")):
                 offenders.append(f"{rel}: {stripped}")
     assert not offenders, offenders
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    """pyproject.toml lists packages explicitly: a new lrep_zoo subpackage must be listed."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "lrep_zoo").rglob("__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
