@@ -16,6 +16,7 @@ import keras
 
 from lrep_zoo import models
 from lrep_zoo.export import export_saved_model, resolve_endpoints
+from lrep_zoo.inputs import input_scale
 from lrep_zoo.models import DenoisingAutoEncoder
 from lrep_zoo.models.hybridnet import mnist_networks
 
@@ -312,8 +313,8 @@ def _tiny(name):
     return _BUILT[name]
 
 
-def _fixed_inputs(inputs, seed, n=3):
-    """Arrays for an endpoint's `{name: spec}`: images in [0, 1], codes N(0, 1), classes."""
+def _fixed_inputs(inputs, seed, n=3, scale=1.0):
+    """Arrays for an endpoint's `{name: spec}`: images in [0, scale], codes N(0, 1), classes."""
     rng = np.random.default_rng(seed)
     arrays = {}
     for name, spec in inputs.items():
@@ -321,7 +322,7 @@ def _fixed_inputs(inputs, seed, n=3):
         if name == "attribute":  # DualDis.edit: a lighting class per image
             value = rng.integers(0, 3, shape)
         elif len(shape) == 4:
-            value = rng.uniform(0, 1, shape)
+            value = rng.uniform(0, scale, shape)
         else:
             value = rng.normal(size=shape)
         arrays[name] = value.astype("float32")
@@ -377,7 +378,8 @@ def plain_exports(tmp_path_factory):
             path = root / name
             model.export(str(path), verbose=False)
             endpoints = resolve_endpoints(model)
-            arrays = {ep: _fixed_inputs(inputs, seed=i) for ep, (_, inputs) in endpoints.items()}
+            arrays = {ep: _fixed_inputs(inputs, seed=i, scale=input_scale(model))
+                      for ep, (_, inputs) in endpoints.items()}
             expected = {ep: _eager(fn, arrays[ep]) for ep, (fn, _) in endpoints.items()}
             built[name] = (model, path, arrays, expected)
             exports[name] = {"path": str(path), "calls": {
@@ -470,7 +472,7 @@ def test_model_export_onnx_runs_in_onnxruntime(name, tmp_path):
     assert session.get_inputs()[0].shape[0] == "batch"  # dynamic batch
     outputs = [o.name for o in session.get_outputs()]
     assert sorted(outputs) == SIGNATURES[name]["serving_default"][1]
-    arrays = _fixed_inputs(inputs, seed=7, n=3)
+    arrays = _fixed_inputs(inputs, seed=7, n=3, scale=input_scale(model))
     got = dict(zip(outputs, session.run(outputs, arrays)))
     _check_served(name, model, {"serving_default": got}, {"serving_default": arrays},
                   {"serving_default": _eager(fn, arrays)})

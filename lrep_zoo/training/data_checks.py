@@ -232,7 +232,8 @@ def checked_fit(model, fit: Callable, args, kwargs, labels_to_check: Callable | 
             arrays of `y` (as `fit` receives it, or a dataset element's labels) and
             what each must hold; `None` or an empty list: no label check.
     """
-    bound = inspect.signature(fit).bind(*args, **kwargs)
+    # Bound against keras.Model.fit: `fit` may be a mixin's `fit(*args, **kwargs)`.
+    bound = inspect.signature(keras.Model.fit).bind(model, *args, **kwargs)
     arguments = bound.arguments
     x, y = arguments.get("x"), arguments.get("y")
     validation = arguments.get("validation_data")
@@ -249,7 +250,7 @@ def checked_fit(model, fit: Callable, args, kwargs, labels_to_check: Callable | 
         _warn_batch_of_one(model, arguments)
     before = _jax_state(model) if guarded and keras.backend.backend() == "jax" else None
     try:
-        return fit(*bound.args, **bound.kwargs)
+        return fit(*bound.args[1:], **bound.kwargs)
     except Exception as e:  # the dataset's assertion, raised by the backend's iterator
         match = _MARKED.search(str(e))
         if match is None or isinstance(e, ValueError):
