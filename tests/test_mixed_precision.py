@@ -162,7 +162,16 @@ def _as_float32(outputs):
     return keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32"))
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# The TensorFlow pass runs every case; JAX and torch (op-by-op eager steps, minutes on
+# 2 CPU cores) the cases with backend-specific casts: the sampling noise, the GAN penalty
+# and the multi-phase DualDis.
+OTHER_BACKEND_CASES = ("VAE", "GAN-wgan_gp", "DualDis")
+
+
+@pytest.mark.parametrize("name", [
+    n if BACKEND == "tensorflow" or n in OTHER_BACKEND_CASES
+    else pytest.param(n, marks=pytest.mark.skip(reason="runs in the TensorFlow pass (CI time)"))
+    for n in CASES])
 def test_mixed_bfloat16_trains_like_float32_and_round_trips(name, tmp_path):
     _float32_run(name)
     model, x, probe, logs, update = _train(name, "mixed_bfloat16")
