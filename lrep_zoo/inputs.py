@@ -162,8 +162,8 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
     values = concrete_numpy(images)
     if values is None:
         shape = getattr(images, "shape", None)
-        if shape is not None:
-            check_shape(tuple(shape), image_shape, owner)
+        if shape is not None:  # the batch dimension is never read: a trace keeps it dynamic
+            check_shape((None, *tuple(shape)[1:]), image_shape, owner)
         return images
     check_shape(values.shape, image_shape, owner)
     check_values(values, input_range, owner)
