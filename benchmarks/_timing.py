@@ -92,3 +92,13 @@ def write_results(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
+
+
+class XOnly:
+    """Fits a model on x alone (its target is x) with the (x, y) calling convention."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, x, y=None, **kwargs):
+        return self.model.fit(x, **kwargs)

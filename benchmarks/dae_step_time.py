@@ -35,18 +35,8 @@ def worker(batch_size: int, steps: int, repeats: int) -> dict:
                               twin.encoder, twin.decoder])
     plain.compile(optimizer="adam", loss="mse", jit_compile=jit)
     # The DAE's target is its input; give the plain model the same data as (x, x).
-    times = _timing.compare({"dae": _XOnly(dae), "plain": plain}, x, x, batch_size, steps, repeats)
+    times = _timing.compare({"dae": _timing.XOnly(dae), "plain": plain}, x, x, batch_size, steps, repeats)
     return {**_timing.ratio_summary(times, "dae", "plain"), "jit_compile": jit}
-
-
-class _XOnly:
-    """Fits a model on x alone (its target is x) with the (x, y) calling convention."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def fit(self, x, y=None, **kwargs):
-        return self.model.fit(x, **kwargs)
 
 
 def main():

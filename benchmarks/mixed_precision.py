@@ -36,20 +36,10 @@ def worker(batch_size: int, steps: int, repeats: int) -> dict:
         keras.utils.set_random_seed(0)
         dae = DenoisingAutoEncoder(latent_dim=32, noise="gaussian", noise_level=0.3)
         dae.compile(optimizer="adam", jit_compile=jit)
-        models[name] = _XOnly(dae)
+        models[name] = _timing.XOnly(dae)
     keras.mixed_precision.set_global_policy("float32")
     times = _timing.compare(models, x, x, batch_size, steps, repeats)
     return {**_timing.ratio_summary(times, "bfloat16", "float32"), "jit_compile": jit}
-
-
-class _XOnly:
-    """Fits a model on x alone (its target is x) with the (x, y) calling convention."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def fit(self, x, y=None, **kwargs):
-        return self.model.fit(x, **kwargs)
 
 
 def main():
