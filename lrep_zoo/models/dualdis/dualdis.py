@@ -11,8 +11,19 @@ to fool them.
              + l_adv_y A_y(y, C_y(h_z)) + l_adv_z A_z(z, C_z(h_y)) + l_o L_orth
     L_disc = CE(y, C_y(sg h_z)) + CE(z, C_z(sg h_y))          (C_y, C_z only)
 
-z is ONE categorical label here (Yale-B's 14 lighting classes), so W_z and C_z are
-softmax classifiers. The adversarial terms A are chosen by name:
+z comes in two kinds (`attributes=`):
+
+- `"categorical"` (default): ONE categorical label (Yale-B's 14 lighting classes), so
+  W_z and C_z are softmax classifiers, the z terms cross-entropies;
+- `"binary"`: `num_attributes` independent binary attributes (the paper's main form,
+  e.g. CelebA's 40), labels `(N, num_attributes)` of 0 / 1: W_z and C_z are sigmoid
+  classifiers, the z terms `BCE(z, W_z h_z)`, `BCE(z, C_z(sg h_y))` (L_disc) and, for
+  the encoder, the paper's `BCE(1 - z, C_z(h_y))` (`complement`, the default),
+  averaged over the labelled (row, attribute) entries.
+
+One helper per term serves both kinds: labels of the logits' rank (binary) get the
+sigmoid form, class indices (one rank less) the softmax form. The adversarial
+terms A are chosen by name:
 
 | name         | A(t, p) (p = softmax of the adversary, t the true class)          |
 |--------------|-------------------------------------------------------------------|
@@ -24,7 +35,8 @@ softmax classifiers. The adversarial terms A are chosen by name:
 Defaults: `neg_ce` for y (paper) and `complement` for z. `complement` is the exact
 softmax counterpart of the paper's z term (BCE against the flipped label, on the
 true class), and unlike `neg_ce` its gradient vanishes once the adversary is fooled,
-so the 14-class game stays stable; `uniform` only drives the adversary to the prior,
+so the 14-class game stays stable (for a binary attribute it is exactly the paper's
+`BCE(1 - z, p)`; `neg_ce` is `-BCE(z, p)`, `uniform` `BCE(1/2, p)`); `uniform` only drives the adversary to the prior,
 which caps the paper-protocol z error at the majority-class error (~70 %). Measured on
 Yale-B (applications/dualdis_yaleb/MODEL_CARD.md, both models trained alike), `complement`
 raises the h_y -> z error from 71.3 (multi-task baseline) to 74.2 under the paper's protocol
@@ -32,14 +44,18 @@ and from 40.0 to 47.0 under the strict one; `neg_ce` and `uniform` for z were no
 
 L_orth = sum over i < j of |<w_i, w_j>| for the normalised class directions of W_z.
 
-Labels are `(y, z)` or `{"y": y, "z": z}`; z < 0 marks a missing attribute label
-(semi-supervised variant): those rows are left out of the z terms. `fit` checks them
+Labels are `(y, z)` or `{"y": y, "z": z}`. Missing attribute labels (semi-supervised
+variant) are left out of the z terms: categorical z < 0 (the whole row), binary z
+entries that are negative (-1) or NaN (that attribute of that row; the other
+attributes of the row still count). `fit` checks them
 before training (integer class indices, y in 0..num_classes_y - 1, z below
-num_classes_z; per batch for a `tf.data.Dataset`): a `ValueError` names the problem.
+num_classes_z; per batch for a `tf.data.Dataset`; binary z: shape `(N, num_attributes)`,
+entries 0, 1, negative or NaN, checked for arrays): a `ValueError` names the problem.
 
 Input contract (`lrep_zoo.inputs`): images as the dataset gives them, uint8 or float
 0..255, `(N, *image_shape)` or `(N, H, W)` for grayscale; rescaled to [0, 1] and
-resized to `input_size` inside; images out (`decode`, `edit`, ...) are float32 in
+resized to `input_size` inside (any power of two from 16: the networks are derived
+from it and from the channel count, `networks.dualdis_networks`; 64 is the paper's); images out (`decode`, `edit`, ...) are float32 in
 [0, 1] at `input_size`. The eager entry points (`predict`, `fit`, `encode`,
 `classify`, `reconstruct`, `edit`, `swap`) raise a `ValueError` for a wrong shape or
 images already scaled to [0, 1].
@@ -61,6 +77,21 @@ model.fit(images, (identity, lighting), batch_size=64, epochs=400)
 h_y, h_z = model.encode(images[:8])
 brighter_left = model.edit(images[:8], attribute=4, eps=2.0)
 ```
+
+Several binary attributes, colour images of any power-of-two size:
+
+```python
+import numpy as np
+model = DualDis(image_shape=(128, 128, 3), num_classes_y=5, num_attributes=3,
+                attributes="binary", network_width=0.25, latent_dim=16)
+images = np.random.default_rng(0).integers(0, 256, (4, 128, 128, 3)).astype("uint8")
+z = np.array([[1, 0, 1], [0, 1, -1], [1, 1, 0], [0, 0, 1]])  # -1: not labelled
+model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
+                         "disc": keras.optimizers.Adam(1e-3)})
+model.fit(images, (np.arange(4) % 5, z), batch_size=4, epochs=1, verbose=0)
+probs = model.classify(images)  # probs["z"]: (4, 3) sigmoid probabilities
+edited = model.edit(images, attribute=2, eps=-3.0)  # (4, 128, 128, 3), attribute 2 off
+```
 """
 
 from __future__ import annotations
@@ -68,6 +99,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 from lrep_zoo.applications.preset_mixin import PresetMixin
@@ -98,9 +130,12 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     Args:
         image_shape: Shape of the raw input images (H, W, C), values in 0..255.
         num_classes_y: Classes of y (identity). 38 for Yale-B.
-        num_classes_z: Classes of z (attribute). 14 for Yale-B lighting.
+        num_classes_z: Classes of z (attribute), categorical z. 14 for Yale-B
+            lighting (the default). Binary z: `None` or 2 (each attribute's classes).
         latent_dim: Size of h_y and of h_z.
-        input_size: Side of the square image the network sees (64, as in the paper).
+        input_size: Side of the square image the network sees (64, as in the paper):
+            a power of two, at least 16; the encoder and decoder stacks follow from
+            it (`networks.dualdis_networks`).
         reconstruction_weight: l_r.
         classification_weight_y: l_y.
         classification_weight_z: l_z.
@@ -118,6 +153,33 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             `tf.distribute` strategy (Keras' `BatchNormalization(synchronized=True)`;
             default: per replica). On JAX data-parallel steps they are global
             either way. See `lrep_zoo.training.distribute`.
+        adversaries: Training option against a single fooled adversary (Elazar &
+            Goldberg 2018): adversaries per code. C_y / C_z are the first ones
+            (`classify`, the paper protocol); the others are `extra_adversaries_y`
+            / `_z`. L_disc sums their losses; the encoder's adversarial term is
+            their mean. Default 1 (the paper).
+        adversary_steps: Training option: L_disc updates per L_main update (the
+            same batch). Default 1 (the paper).
+        adversary_reset_every: Training option: every this many train steps
+            (`optimizer.iterations`) re-initialise the adversaries' weights
+            (Glorot-uniform kernels, zero biases, as built), so that a fresh
+            adversary must find what the encoder hid from the old one. With
+            several adversaries the resets are staggered (adversary k at steps
+            `k * N / adversaries` modulo N). Their Adam moments are kept. Only the
+            adversaries' variables are touched. 0 (default): never.
+        code_noise_z: Training option (information bottleneck on h_z): standard
+            deviation of Gaussian noise added to h_z in training steps (both
+            phases; h_z is BatchNorm-normalised, unit scale at initialisation).
+            Inference codes are noise-free. Default 0.
+        code_width_z: Training option (information bottleneck on h_z): only the
+            first `code_width_z` of the `latent_dim` units of h_z carry a code, the
+            others are zero (in `encode` and in `decode`, so edits stay in the
+            code's subspace). `None` (default): all units.
+        attributes: `"categorical"` (one z class per image, softmax heads) or
+            `"binary"` (`num_attributes` binary attributes, sigmoid heads, BCE).
+        num_attributes: Number of binary attributes (`attributes="binary"` only).
+        network_width: Multiplies the filter counts of the convolutional
+            networks (1: the paper's); e.g. 0.25 for quick experiments.
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
@@ -125,7 +187,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         self,
         image_shape: Sequence[int] = (192, 168, 1),
         num_classes_y: int = 38,
-        num_classes_z: int = 14,
+        num_classes_z: int | None = None,
         latent_dim: int = 80,
         input_size: int = 64,
         reconstruction_weight: float = 1.0,
@@ -139,6 +201,14 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         adversary_hidden: Sequence[int] = (80,),
         input_normalization: str = "none",
         synchronized_batchnorm: bool = False,
+        adversaries: int = 1,
+        adversary_steps: int = 1,
+        adversary_reset_every: int = 0,
+        code_noise_z: float = 0.0,
+        code_width_z: int | None = None,
+        attributes: str = "categorical",
+        num_attributes: int | None = None,
+        network_width: float = 1.0,
         **kwargs,
     ):
         kwargs.setdefault("name", "dualdis")
@@ -152,8 +222,13 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             raise ValueError(
                 f"input_normalization must be 'standardize' or 'none', got {input_normalization!r}."
             )
-        if int(input_size) != 64:
-            raise ValueError(f"The Yale-B DualDis network needs input_size=64, got {input_size}.")
+        nets.check_input_size(input_size)
+        num_classes_z = _check_attributes(attributes, num_classes_z, num_attributes)
+        if not float(network_width) > 0.0:
+            raise ValueError(f"network_width must be > 0, got {network_width!r}.")
+        self.attributes = attributes
+        self.num_attributes = None if num_attributes is None else int(num_attributes)
+        self.network_width = float(network_width)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_classes_y = int(num_classes_y)
         self.num_classes_z = int(num_classes_z)
@@ -181,24 +256,105 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         self.resize = None
         if self.image_shape[:2] != (size, size):
             self.resize = AreaResize(size, size, name="resize")
-        self.encoder = nets.shared_encoder((size, size, channels), synchronized=sync)
-        features = self.encoder.output_shape[1:]
-        self.encoder_y = nets.branch_encoder(
-            features, self.latent_dim, name="encoder_y", synchronized=sync
+        parts = nets.dualdis_networks(
+            (size, size, channels), self.latent_dim, self.num_classes_y, self.num_outputs_z,
+            self.adversary_hidden, width=self.network_width, synchronized=sync,
         )
-        self.encoder_z = nets.branch_encoder(
-            features, self.latent_dim, name="encoder_z", synchronized=sync
-        )
-        self.decoder = nets.decoder(self.latent_dim, self.latent_dim, channels, synchronized=sync)
-        self.head_y = nets.linear_head(self.latent_dim, self.num_classes_y, name="head_y")
-        self.head_z = nets.linear_head(self.latent_dim, self.num_classes_z, name="head_z")
-        self.adversary_y = nets.mlp_head(
-            self.latent_dim, self.num_classes_y, self.adversary_hidden, name="adversary_y"
-        )
-        self.adversary_z = nets.mlp_head(
-            self.latent_dim, self.num_classes_z, self.adversary_hidden, name="adversary_z"
+        self.encoder = parts["encoder"]
+        self.encoder_y = parts["encoder_y"]
+        self.encoder_z = parts["encoder_z"]
+        self.decoder = parts["decoder"]
+        self.head_y = parts["head_y"]
+        self.head_z = parts["head_z"]
+        self.adversary_y = parts["adversary_y"]
+        self.adversary_z = parts["adversary_z"]
+        self._build_training_options(
+            adversaries, adversary_steps, adversary_reset_every, code_noise_z, code_width_z
         )
         self.built = True
+
+    def _build_training_options(
+        self, adversaries, adversary_steps, adversary_reset_every, code_noise_z, code_width_z
+    ):
+        """The options against a single fooled adversary (see the class docstring)."""
+        for name, value, low in (("adversaries", adversaries, 1),
+                                 ("adversary_steps", adversary_steps, 1),
+                                 ("adversary_reset_every", adversary_reset_every, 0)):
+            if int(value) != value or int(value) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if not float(code_noise_z) >= 0.0:
+            raise ValueError(f"code_noise_z must be >= 0, got {code_noise_z!r}.")
+        if code_width_z is not None and not 1 <= int(code_width_z) <= self.latent_dim:
+            raise ValueError(
+                f"code_width_z must be in 1..latent_dim={self.latent_dim} or None, "
+                f"got {code_width_z!r}."
+            )
+        self.adversaries = int(adversaries)
+        self.adversary_steps = int(adversary_steps)
+        self.adversary_reset_every = int(adversary_reset_every)
+        self.code_noise_z = float(code_noise_z)
+        self.code_width_z = None if code_width_z is None else int(code_width_z)
+        # Built only when used: today's presets keep their weight files.
+        self.extra_adversaries_y = [
+            nets.mlp_head(self.latent_dim, self.num_classes_y, self.adversary_hidden,
+                          name=f"adversary_y_{k}")
+            for k in range(1, self.adversaries)
+        ]
+        self.extra_adversaries_z = [
+            nets.mlp_head(self.latent_dim, self.num_outputs_z, self.adversary_hidden,
+                          name=f"adversary_z_{k}")
+            for k in range(1, self.adversaries)
+        ]
+        if self.adversary_reset_every:
+            self.reset_seed_generator = keras.random.SeedGenerator(1, name="adversary_reset_seed")
+        if self.code_noise_z:
+            self.noise_seed_generator = keras.random.SeedGenerator(2, name="code_noise_z_seed")
+
+    def _adversaries_of(self, which: str) -> list:
+        """C_y (`"y"`, on h_z) or C_z (`"z"`, on h_y), then the extra adversaries."""
+        if which == "y":
+            return [self.adversary_y, *self.extra_adversaries_y]
+        return [self.adversary_z, *self.extra_adversaries_z]
+
+    def _code_mask_z(self, h_z):
+        """h_z with the units beyond `code_width_z` zeroed (identity when unset)."""
+        if self.code_width_z is None or self.code_width_z == self.latent_dim:
+            return h_z
+        keep = ops.cast(ops.arange(self.latent_dim) < self.code_width_z, h_z.dtype)
+        return h_z * keep
+
+    def reset_adversaries(self, step=None):
+        """Re-initialises the adversaries due at train step `step` (default: the
+        optimizer's iteration count); called by each train step when
+        `adversary_reset_every` is set. Works inside a compiled step: every
+        adversary variable is assigned `where(due, fresh, current)`."""
+        period = self.adversary_reset_every
+        if not period:
+            return
+        step = self.optimizer.iterations if step is None else step
+        step = ops.cast(step, "int32")
+        for k in range(self.adversaries):
+            offset = (k * period) // self.adversaries
+            due = ops.logical_and(ops.greater(step, 0), ops.equal(ops.mod(step - offset, period), 0))
+            for adversary in (self._adversaries_of("y")[k], self._adversaries_of("z")[k]):
+                for layer in adversary.layers:
+                    if not isinstance(layer, keras.layers.Dense):
+                        continue
+                    fan_in, fan_out = layer.kernel.shape
+                    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+                    fresh = keras.random.uniform(
+                        layer.kernel.shape, -limit, limit, dtype=layer.kernel.dtype,
+                        seed=self.reset_seed_generator,
+                    )
+                    layer.kernel.assign(ops.where(due, fresh, layer.kernel))
+                    if layer.bias is not None:
+                        layer.bias.assign(ops.where(due, ops.zeros_like(layer.bias), layer.bias))
+
+    def run_phases(self, data, training: bool = True) -> dict:
+        """`MultiPhaseModel.run_phases`, after `reset_adversaries` in training steps."""
+        if training and self.adversary_reset_every:
+            self.reset_adversaries()
+        return super().run_phases(data, training=training)
 
     @classmethod
     def variant(cls, name: str, **kwargs) -> "DualDis":
@@ -209,6 +365,11 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
 
     # ------------------------------------------------------------------ parts
     @property
+    def num_outputs_z(self) -> int:
+        """Outputs of W_z and C_z: z's classes (categorical) or attributes (binary)."""
+        return self.num_attributes if self.attributes == "binary" else self.num_classes_z
+
+    @property
     def main_variables(self) -> list:
         """Variables of L_main: encoders, decoder and the linear heads."""
         nets_ = (self.encoder, self.encoder_y, self.encoder_z, self.decoder, self.head_y, self.head_z)
@@ -217,7 +378,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     @property
     def adversary_variables(self) -> list:
         """Variables of L_disc: the adversarial heads C_y and C_z."""
-        return self.adversary_y.trainable_variables + self.adversary_z.trainable_variables
+        return [v for which in ("y", "z") for a in self._adversaries_of(which)
+                for v in a.trainable_variables]
 
     def phases(self) -> list[Phase]:
         return [
@@ -226,6 +388,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 self.disc_loss,
                 self.adversary_variables,
                 logs=("disc_y", "disc_z", "y_adv_err", "z_adv_err"),
+                steps=self.adversary_steps,
             ),
             Phase(
                 "main",
@@ -254,11 +417,12 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             std = ops.sqrt(ops.mean(ops.square(x - mean), axis=(1, 2, 3), keepdims=True) + 1e-6)
             x = (x - mean) / std
         features = self.encoder(x, training=training)
-        return self.encoder_y(features, training=training), self.encoder_z(features, training=training)
+        h_z = self._code_mask_z(self.encoder_z(features, training=training))
+        return self.encoder_y(features, training=training), h_z
 
     def decode(self, h_y, h_z, training: bool = False):
         """`(h_y, h_z)` -> images in [0, 1] of size `input_size`."""
-        return self.decoder([h_y, h_z], training=training)
+        return self.decoder([h_y, self._code_mask_z(h_z)], training=training)
 
     def reconstruct(self, x):
         """Raw images -> D(E(x)), in [0, 1]."""
@@ -267,23 +431,27 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
 
     def classify(self, x) -> dict:
         """Class probabilities: `y` = W_y(h_y), `z` = W_z(h_z), `y_adv` = C_y(h_z),
-        `z_adv` = C_z(h_y)."""
+        `z_adv` = C_z(h_y). Binary attributes: `z` and `z_adv` are per-attribute
+        sigmoid probabilities, `(N, num_attributes)`."""
         h_y, h_z = self.encode(self.checked_images(x, "classify"))
+        z_probabilities = ops.sigmoid if self.attributes == "binary" else ops.softmax
         return {
             "y": ops.softmax(self.head_y(h_y)),
-            "z": ops.softmax(self.head_z(h_z)),
+            "z": z_probabilities(self.head_z(h_z)),
             "y_adv": ops.softmax(self.adversary_y(h_z)),
-            "z_adv": ops.softmax(self.adversary_z(h_y)),
+            "z_adv": z_probabilities(self.adversary_z(h_y)),
         }
 
     def attribute_directions(self):
-        """W_z's class directions, `(num_classes_z, latent_dim)`."""
+        """W_z's class (categorical) or attribute (binary) directions,
+        `(num_outputs_z, latent_dim)`."""
         return ops.transpose(self.head_z.layers[-1].kernel)
 
     def edit(self, x, attribute, eps=1.0):
         """D(h_y, h_z + eps * w_{z,attribute}): move the attribute code along the
-        linear classifier's direction for class `attribute` (int or int tensor
-        per image); `eps` is a scalar or one value per image."""
+        linear classifier's direction for class `attribute` (categorical) or for
+        binary attribute `attribute` (eps > 0 towards "on", < 0 towards "off"); an
+        int or an int tensor per image; `eps` is a scalar or one value per image."""
         h_y, h_z = self.encode(self.checked_images(x, "edit"))
         directions = self.attribute_directions()
         attribute = ops.cast(attribute, "int32")
@@ -315,7 +483,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
 
         def serve(x):
             probs = self.classify(x)
-            return {"identity": probs["y"], "lighting": probs["z"]}
+            return {"identity": probs["y"],
+                    "attributes" if self.attributes == "binary" else "lighting": probs["z"]}
 
         def encode(x):
             h_y, h_z = self.encode(x)
@@ -333,7 +502,9 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     # ------------------------------------------------------------------ losses
     def labels_to_check(self, labels) -> list:
         """`fit`'s label check: y in 0..num_classes_y - 1; z below num_classes_z, or
-        negative for an unlabelled sample."""
+        negative for an unlabelled sample. Binary z (checked here, for concrete arrays
+        and a dataset's spec): shape `(N, num_attributes)`, entries 0, 1, negative or
+        NaN (unlabelled)."""
         if isinstance(labels, dict) and {"y", "z"} <= set(labels):
             y, z = labels["y"], labels["z"]
         elif isinstance(labels, (tuple, list)) and len(labels) == 2:
@@ -346,8 +517,12 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             else:
                 got = type(labels).__name__
             raise ValueError(f"DualDis labels must be (y, z) or {{'y': y, 'z': z}}, got {got}.")
+        y_spec = (LabelSpec("y", self.num_classes_y, f"num_classes_y={self.num_classes_y}"), y)
+        if self.attributes == "binary":
+            _check_binary_labels(z, self.num_attributes)
+            return [y_spec]
         return [
-            (LabelSpec("y", self.num_classes_y, f"num_classes_y={self.num_classes_y}"), y),
+            y_spec,
             (LabelSpec("z", self.num_classes_z, f"num_classes_z={self.num_classes_z}",
                        unlabelled=True), z),
         ]
@@ -358,12 +533,18 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             y, z = labels["y"], labels["z"]
         else:
             y, z = labels
-        return x, ops.cast(ops.reshape(y, (-1,)), "int32"), ops.cast(ops.reshape(z, (-1,)), "int32")
+        y = ops.cast(ops.reshape(y, (-1,)), "int32")
+        if self.attributes == "binary":  # (N, k) floats; -1 / NaN: unlabelled
+            return x, y, ops.cast(ops.reshape(z, (-1, self.num_attributes)), "float32")
+        return x, y, ops.cast(ops.reshape(z, (-1,)), "int32")
 
     def _forward(self, data, training):
         x, y, z = self._unpack(data)
         x = self.preprocess(x)
         h_y, h_z = self._encode_preprocessed(x, training)
+        if training and self.code_noise_z:
+            noise = keras.random.normal(ops.shape(h_z), dtype=h_z.dtype, seed=self.noise_seed_generator)
+            h_z = self._code_mask_z(h_z + self.code_noise_z * noise)
         return x, y, z, h_y, h_z
 
     def disc_loss(self, data, training=True):
@@ -373,6 +554,11 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         logits_z = self.adversary_z(ops.stop_gradient(h_y), training=training)
         disc_y = ops.mean(_ce(y, logits_y))
         disc_z = _masked_mean(_ce(z_safe, logits_z), z_mask)
+        for extra in self.extra_adversaries_y:  # training option `adversaries`
+            disc_y = disc_y + ops.mean(_ce(y, extra(ops.stop_gradient(h_z), training=training)))
+        for extra in self.extra_adversaries_z:
+            disc_z = disc_z + _masked_mean(
+                _ce(z_safe, extra(ops.stop_gradient(h_y), training=training)), z_mask)
         logs = {
             "disc_y": disc_y,
             "disc_z": disc_z,
@@ -394,6 +580,13 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         adv_z = _masked_mean(
             _adversarial(self.adversarial_loss_z, z_safe, self.adversary_z(h_y)), z_mask
         )
+        if self.adversaries > 1:  # training option: the mean over the adversaries
+            for extra in self.extra_adversaries_y:
+                adv_y = adv_y + ops.mean(_adversarial(self.adversarial_loss_y, y, extra(h_z)))
+            for extra in self.extra_adversaries_z:
+                adv_z = adv_z + _masked_mean(
+                    _adversarial(self.adversarial_loss_z, z_safe, extra(h_y)), z_mask)
+            adv_y, adv_z = adv_y / self.adversaries, adv_z / self.adversaries
         orth = _orthogonality(self.head_z.layers[-1].kernel)
         loss = (
             self.reconstruction_weight * rec
@@ -438,19 +631,94 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 "adversary_hidden": list(self.adversary_hidden),
                 "input_normalization": self.input_normalization,
                 "synchronized_batchnorm": self.synchronized_batchnorm,
+                "adversaries": self.adversaries,
+                "adversary_steps": self.adversary_steps,
+                "adversary_reset_every": self.adversary_reset_every,
+                "code_noise_z": self.code_noise_z,
+                "code_width_z": self.code_width_z,
+                "attributes": self.attributes,
+                "num_attributes": self.num_attributes,
+                "network_width": self.network_width,
             }
         )
         return config
 
 
 # ---------------------------------------------------------------------- helpers
+ATTRIBUTE_KINDS = ("categorical", "binary")
+
+
+def _check_attributes(attributes, num_classes_z, num_attributes) -> int:
+    """The `num_classes_z` to store, or a `ValueError` naming the bad argument."""
+    if attributes not in ATTRIBUTE_KINDS:
+        raise ValueError(f"attributes must be one of {ATTRIBUTE_KINDS}, got {attributes!r}.")
+    if attributes == "categorical":
+        if num_attributes is not None:
+            raise ValueError(
+                "num_attributes is for attributes='binary'; categorical z has "
+                f"num_classes_z classes (got num_attributes={num_attributes!r})."
+            )
+        return 14 if num_classes_z is None else int(num_classes_z)
+    if num_attributes is None or int(num_attributes) != num_attributes or num_attributes < 1:
+        raise ValueError(
+            f"attributes='binary' needs num_attributes >= 1 (the number of binary "
+            f"attributes), got {num_attributes!r}."
+        )
+    if num_classes_z not in (None, 2):
+        raise ValueError(
+            f"Binary attributes have 2 classes each: num_classes_z must be None or 2 "
+            f"with attributes='binary', got {num_classes_z!r}."
+        )
+    return 2
+
+
+def _check_binary_labels(z, num_attributes: int) -> None:
+    """Binary attribute labels: shape `(N, num_attributes)`; concrete values 0, 1,
+    negative (unlabelled) or NaN (unlabelled). A `ValueError` names the problem."""
+    if isinstance(z, (list, tuple)):
+        z = np.asarray(z)
+    shape = getattr(z, "shape", None)
+    if shape is None:
+        raise ValueError(f"DualDis: binary z labels must be an array, got {type(z).__name__}.")
+    shape = tuple(None if s is None else int(s) for s in shape)
+    if len(shape) != 2 or shape[1] != num_attributes:
+        raise ValueError(
+            f"DualDis: binary z labels must have shape (batch, num_attributes="
+            f"{num_attributes}), got shape {shape}."
+        )
+    if isinstance(z, np.ndarray):  # tensors and dataset specs: the shape only
+        values = np.asarray(z, dtype="float64")
+        bad = values[np.isfinite(values) & (values >= 0) & (values != 0) & (values != 1)]
+        if bad.size:
+            raise ValueError(
+                f"DualDis: binary z labels must be 0 or 1 (negative or NaN: unlabelled), "
+                f"got {bad[0]!r}."
+            )
+
+
 def _ce(labels, logits):
+    """Per-example cross-entropy. Class indices (one rank below the logits): softmax
+    CE; labels of the logits' shape (binary attributes): per-entry sigmoid BCE."""
     # Losses in float32 (mixed precision: the heads give half-precision logits).
     logits = ops.cast(logits, "float32")
+    if _is_binary(labels, logits):
+        return _bce(ops.cast(labels, "float32"), logits)
     return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
+def _is_binary(labels, logits) -> bool:
+    return len(ops.shape(labels)) == len(ops.shape(logits))
+
+
+def _bce(targets, logits):
+    """Elementwise `BCE(targets, sigmoid(logits))`, stable: softplus(l) - t * l."""
+    return ops.softplus(logits) - targets * logits
+
+
 def _correct(labels, logits):
+    if _is_binary(labels, logits):
+        predicted = ops.cast(ops.greater(logits, 0.0), "float32")
+        return ops.cast(ops.equal(predicted, ops.cast(labels, "float32")), "float32")
     return ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
 
 
@@ -464,8 +732,16 @@ def _masked_mean(values, mask):
 
 
 def _adversarial(kind, labels, logits):
-    """Per-example adversarial term for the encoder (see the module docstring)."""
+    """Per-example adversarial term for the encoder (see the module docstring);
+    per entry for binary labels (the logits' shape): `complement` = BCE(1 - z, p)."""
     logits = ops.cast(logits, "float32")
+    if _is_binary(labels, logits):
+        targets = ops.cast(labels, "float32")
+        if kind == "neg_ce":
+            return -_bce(targets, logits)
+        if kind == "uniform":
+            return _bce(ops.full_like(logits, 0.5), logits)
+        return _bce(1.0 - targets, logits)
     log_p = ops.log_softmax(logits, axis=-1)
     if kind == "neg_ce":
         return -_ce(labels, logits)
