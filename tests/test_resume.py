@@ -2,7 +2,7 @@
 `keras.callbacks.BackupAndRestore` resumes every model class after a SIGKILL.
 
 Run as a script, this file is the training worker of the SIGKILL test:
-`python test_resume.py MODEL BACKUP_DIR OUT.npz [--pause-marker PATH] [--reference REF.npz]`.
+`python test_resume.py {first,resume} BACKUP_DIR OUT_DIR MODEL... [--pause-marker PATH]`.
 """
 
 from __future__ import annotations
@@ -152,44 +152,65 @@ def test_keras_file_keeps_phase_optimizers_and_their_state(make, tmp_path):
 
 
 # ---------------------------------------------------------------------- SIGKILL + restore
-class _PauseAfterFirstEpoch(keras.callbacks.Callback):
-    """After epoch 1 (and its backup, written by the callback before this one), tells
-    the test it may kill this process, and waits."""
+class _Interrupted(Exception):
+    pass
 
-    def __init__(self, marker):
+
+class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    """After epoch 1 and its backup (written by the callback before this one): the last
+    model of the worker tells the test it may SIGKILL the process, and waits; an earlier
+    model raises, leaving its backup on disk as a kill would, so one process and one kill
+    serve every model."""
+
+    def __init__(self, marker=None):
         super().__init__()
-        self.marker = Path(marker)
+        self.marker = marker
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            self.marker.write_text("epoch 1 backed up")
-            time.sleep(600)
+        if epoch != 0:
+            return
+        if self.marker is None:
+            raise _Interrupted
+        Path(self.marker).write_text("epoch 1 backed up")
+        time.sleep(600)
 
 
-def _train(name, backup_dir=None, pause_marker=None):
+def _train(name, backup_dir=None, interrupt=None):
+    keras.backend.clear_session()  # the same layer names in every process (weight files)
     model, (x, y), batch_size = build(name)
     callbacks = []
     if backup_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
-    if pause_marker is not None:
-        callbacks.append(_PauseAfterFirstEpoch(pause_marker))
+    if interrupt is not None:
+        callbacks.append(interrupt)
     model.fit(x, y, batch_size=batch_size, epochs=EPOCHS, shuffle=False, verbose=0,
               callbacks=callbacks)
     return model
 
 
 def worker(argv=None):
+    """`first`: each model trains until its first epoch is backed up (the last one then
+    waits for the SIGKILL); `resume`: each model resumes from its backup and also trains
+    uninterrupted; both states are saved as `OUT/<model>.{resumed,reference}.npz`."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("model")
+    parser.add_argument("stage", choices=["first", "resume"])
     parser.add_argument("backup_dir")
     parser.add_argument("out")
+    parser.add_argument("models", nargs="+")
     parser.add_argument("--pause-marker")
-    parser.add_argument("--reference", help="also train uninterrupted, save here")
     args = parser.parse_args(argv)
-    model = _train(args.model, args.backup_dir, args.pause_marker)
-    np.savez(args.out, *state(model))
-    if args.reference:
-        np.savez(args.reference, *state(_train(args.model)))
+    out = Path(args.out)
+    for i, name in enumerate(args.models):
+        backup = str(Path(args.backup_dir) / name)
+        if args.stage == "first":
+            last = i == len(args.models) - 1
+            try:
+                _train(name, backup, _InterruptAfterFirstEpoch(args.pause_marker if last else None))
+            except _Interrupted:
+                assert (Path(backup) / "latest.weights.h5").is_file(), name
+            continue
+        np.savez(out / f"{name}.resumed.npz", *state(_train(name, backup)))
+        np.savez(out / f"{name}.reference.npz", *state(_train(name)))
 
 
 def _load(path):
@@ -200,13 +221,48 @@ def _load(path):
 MODELS = ["DenoisingAutoEncoder", "VAE", "GAN", "TemperedGAN", "HybridNet", "DualDis"]
 # The JAX and torch passes resume one model of each training core (a minute each there);
 # the TensorFlow pass resumes every class.
-OTHER_BACKENDS = {"GAN", "HybridNet"}
+OTHER_BACKENDS = ["GAN", "HybridNet"]
+
+
+def _models():
+    return MODELS if keras.backend.backend() == "tensorflow" else OTHER_BACKENDS
+
+
+@pytest.fixture(scope="module")
+def resumed_runs(tmp_path_factory):
+    """Runs the two worker processes once for every model of this backend: the first is
+    SIGKILLed after the last model's first epoch is backed up, the second resumes them."""
+    tmp_path = tmp_path_factory.mktemp("resume")
+    backup, marker = tmp_path / "backup", tmp_path / "epoch1"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, __file__]
+    first = subprocess.Popen([*command, "first", str(backup), str(tmp_path), *_models(),
+                              "--pause-marker", str(marker)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 400
+        while not marker.exists():
+            if first.poll() is not None:
+                pytest.fail(f"the worker exited early:\n{first.stdout.read().decode()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the first epochs took more than 400 s")
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+    done = subprocess.run([*command, "resume", str(backup), str(tmp_path), *_models()],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return tmp_path
 
 
 @pytest.mark.slow
 @pytest.mark.backends
 @pytest.mark.parametrize("name", MODELS)
-def test_backup_and_restore_after_sigkill_resumes_bit_identically(name, tmp_path):
+def test_backup_and_restore_after_sigkill_resumes_bit_identically(name, resumed_runs):
     """Train 3 epochs with `BackupAndRestore`, SIGKILL the process after the first
     epoch's backup, restart it: it ends with the state (weights, optimizer, step
     counters, seed generators) of an uninterrupted run, bit for bit.
@@ -217,33 +273,10 @@ def test_backup_and_restore_after_sigkill_resumes_bit_identically(name, tmp_path
     (HybridNet), 7.9e-3 (DAE) and 3.5e-2 (VAE) on TensorFlow (the resumed epochs drew the
     noise of epochs 1-2 again); DualDis draws no noise.
     """
-    if keras.backend.backend() != "tensorflow" and name not in OTHER_BACKENDS:
-        pytest.skip(f"{name} resumes in the TensorFlow pass (bounded time: {sorted(OTHER_BACKENDS)} here)")
-    backup = tmp_path / "backup"
-    marker = tmp_path / "epoch1"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, __file__, name, str(backup), str(tmp_path / "resumed.npz")]
-    first = subprocess.Popen([*command, "--pause-marker", str(marker)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            if first.poll() is not None:
-                pytest.fail(f"the worker exited early:\n{first.stdout.read().decode()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the first epoch took more than 240 s")
-            time.sleep(0.2)
-        assert (backup / "latest.weights.h5").is_file()
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait(timeout=30)
-    done = subprocess.run([*command, "--reference", str(tmp_path / "reference.npz")], env=env,
-                          capture_output=True, text=True, timeout=400)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    resumed, reference = _load(tmp_path / "resumed.npz"), _load(tmp_path / "reference.npz")
+    if name not in _models():
+        pytest.skip(f"{name} resumes in the TensorFlow pass (bounded time: {OTHER_BACKENDS} here)")
+    resumed = _load(resumed_runs / f"{name}.resumed.npz")
+    reference = _load(resumed_runs / f"{name}.reference.npz")
     assert len(resumed) == len(reference)
     difference = _max_difference(resumed, reference)
     assert difference == 0.0, f"{name}: largest difference {difference:.3g}"
