@@ -29,7 +29,9 @@ images (so "all" = 15,435 after the validation split) and the full test set;
 online, full MNIST comes through TFDS. Writes `results.json` (the options, every
 run, the selection grids, the tables) to `--output-dir`; with `--save-presets`, each
 trained model as a preset folder `<output-dir>/<arch>_<labels>_<regularizer>_seed<seed>/`
-(`lrep_zoo.applications.preset_mixin.save_to_preset`: the functional model serialised
+(trained on images / 255, published with the input contract: the same weights behind an
+`ImageRescaling` layer, taking uint8 / float 0..255 images;
+`lrep_zoo.applications.preset_mixin.save_to_preset`: the functional model serialised
 in config.json, model.weights.h5, metadata.json with the rerun command and the scores;
 it loads with `preset_mixin.from_preset(folder)`). The training loop is
 `lrep_zoo.models.shade.experiment`.
@@ -67,6 +69,7 @@ DEFAULT_GRID = {
     "entropy": (1e-5, 1e-4, 1e-3),
     "shade": (1e-4, 1e-3, 1e-2),
     "shade_dropout": (1e-4, 1e-3, 1e-2),
+    "information_dropout": (0.5, 1.0, 3.0),  # beta (KL / training-set size); paper 3.0
 }
 
 
@@ -134,10 +137,13 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     ```
     """
     from lrep_zoo import data
+    from lrep_zoo.inputs import to_model_range
 
     x_test, y_test = data.load_arrays("mnist", "test", data_dir=data_dir)
     x_test, y_test = x_test[:limit], y_test[:limit].astype("int64")
-    x_test = x_test.astype("float32").reshape(len(x_test), 28, 28, 1) / 255.0
+    # As the model takes them: the uint8 images (a preset), or / 255 (a model the recipe
+    # trained, on prepared floats).
+    x_test = to_model_range(x_test.reshape(len(x_test), 28, 28, 1), model)
     return {"accuracy": shade_experiment.accuracy(model, x_test, y_test),
             "test_images": int(len(y_test))}
 
@@ -203,6 +209,16 @@ def run(config: Config | None = None) -> dict:
         "selection": {}, "weights": {}, "runs": [], "machine": reporting.machine(),
     }
     path = out / "results.json"
+
+    def published(model, reg, w):
+        # Trained on prepared floats (x / 255); published with lrep_zoo's input contract:
+        # the same weights behind an ImageRescaling layer (uint8 / float 0..255 images).
+        preset = shade_experiment.build_classifier(
+            arch, x_pool.shape[1:], common["num_classes"], reg, w, hidden,
+            config.dropout_rate, config.shade_momentum, input_range="0..255")
+        preset.set_weights(model.get_weights())
+        return preset
+
     start = time.perf_counter()
     for n in labels:
         def train(reg, w, seed):
@@ -231,7 +247,8 @@ def run(config: Config | None = None) -> dict:
                            "seed": seed, **scores, "train_seconds": round(seconds, 1)}
                 if config.save_presets:
                     run_out["preset"] = str(save_to_preset(
-                        model, out / f"{arch}_{n}_{reg}_seed{seed}",
+                        published(model, reg, weights.get(reg)),
+                        out / f"{arch}_{n}_{reg}_seed{seed}",
                         command=command(NAME, config), overwrite=True,
                         extra_metadata={"recipe": NAME, **run_out, "steps": steps,
                                         "test_images": int(len(y_test)),

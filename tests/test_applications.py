@@ -393,7 +393,8 @@ def test_tempered_gan_mnist_preset():
     # ... and digits of most classes, read by the SHADE LeNet preset (measured on these 500
     # samples: 10 classes with >= 2 %, mean confidence 0.71; untrained: 1 class, 0.30).
     samples = keras.ops.convert_to_numpy(gan.sample(500, seed=0))
-    logits = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000").predict(samples, verbose=0)
+    logits = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000").predict(samples * 255.0,
+                                                                            verbose=0)
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     assert (np.bincount(probs.argmax(-1), minlength=10) >= 10).sum() >= 8
     assert probs.max(-1).mean() > 0.6
@@ -405,12 +406,13 @@ def test_shade_lenet_mnist_1000_preset(shared_data_dir, tmp_path):
     from lrep_zoo.recipes.shade_mnist_limited import evaluate
 
     net = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")
-    assert type(net).__name__ == "Functional"
+    assert type(net).__name__ == "ImageClassifier" and net.input_range == "0..255"
     assert [l.name for l in net.layers if "shade" in l.name] == [
         "conv1_shade", "conv2_shade", "fc1_shade"]
     _same_weights(net, lrep_zoo.applications.from_preset("shade_lenet_mnist_1000"))
     _same_weights(net, lrep_zoo.applications.load_preset("shade_lenet_mnist_1000"))
     x, y = _mnist_test(shared_data_dir)
+    x = np.rint(x * 255.0).astype("uint8")  # the dataset's images: the input contract
     accuracy = float((net.predict(x, verbose=0).argmax(-1) == y).mean())
     assert accuracy > 0.93  # the card: 94.15 % on these 2,000 images (95.57 % on all)
     fresh = lrep_zoo.applications.ShadeLeNet(weights=None)

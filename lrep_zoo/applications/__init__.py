@@ -11,8 +11,8 @@ denoised = dae.predict(np.zeros((2, 28, 28, 1), "float32"))
 
 Each constructor is a thin wrapper of the model class' `from_preset`
 (`PresetMixin`): `DualDis(weights="yaleb")` is
-`lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`. `ShadeLeNet` is a plain
-functional Keras model: `from_preset("shade_lenet_mnist_1000")` (the module function,
+`lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`. `ShadeLeNet` is a functional
+Keras model (an `ImageClassifier`): `from_preset("shade_lenet_mnist_1000")` (the module function,
 which loads any preset and `save_to_preset` folder).
 """
 
@@ -201,7 +201,9 @@ def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     """The SHADE paper's small LeNet, a functional `keras.Model` returning logits.
 
     `weights="mnist_1000"`: trained with SHADE (weight 1e-3) on 1,000 MNIST labels
-    (preset `shade_lenet_mnist_1000`). Takes images in [0, 1], shape (N, 28, 28, 1).
+    (preset `shade_lenet_mnist_1000`). Takes images as they come (uint8 or float 0..255,
+    shape (N, 28, 28, 1) or (N, 28, 28)), like every preset (an `ImageClassifier`:
+    `lrep_zoo.models.shade.classifiers`).
 
     Args:
         weights: `"mnist_1000"`, `None` (random initialisation of that architecture),
@@ -212,7 +214,7 @@ def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     ```python
     import numpy as np
     net = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")
-    logits = net.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)  # (2, 10)
+    logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
     ```
     """
     from lrep_zoo.models.shade.presets import LENET_PRESETS

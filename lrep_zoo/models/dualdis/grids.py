@@ -46,25 +46,34 @@ def edit_grid(model, images, path, attributes: Sequence[int] | None = None, eps:
               logit_shift: float = 15.0, scale: int = 2, row_labels: Sequence[str] | None = None,
               attribute_names: Sequence[str] | None = None) -> Path:
     """One row per image: input, reconstruction, then D(h_y, h_z + eps w_{z,a}) for
-    each attribute class `a` (default: all of W_z's classes). By default eps is
-    `logit_shift / |w_{z,a}|^2`, i.e. the edit raises W_z's logit of `a` by `logit_shift`.
+    each attribute class `a` (default: all of W_z's classes or attributes). By default
+    eps is `logit_shift / |w_{z,a}|^2`, i.e. the edit raises W_z's logit of `a` by
+    `logit_shift`. Binary attributes get two columns each, `+eps` (`NAME on`) and
+    `-eps` (`NAME off`).
 
-    Columns are labelled `input`, `D(E(x))`, then `-> NAME` with `attribute_names[a]`
-    (default `z=a`); `row_labels` names the rows (default `x1`, `x2`, ...)."""
+    Columns are labelled `input`, `D(E(x))`, then `-> NAME` (or `NAME on` / `NAME off`)
+    with `attribute_names[a]` (default `z=a`); `row_labels` names the rows (default
+    `x1`, `x2`, ...)."""
+    binary = getattr(model, "attributes", "categorical") == "binary"
     if attributes is None:
-        attributes = range(model.num_classes_z)
+        attributes = range(model.num_attributes if binary else model.num_classes_z)
     attributes = list(attributes)
     n = len(images)
     columns = [_np(model.preprocess(images)), _np(model.reconstruct(images))]
     norms = np.sum(_np(model.attribute_directions()) ** 2, axis=1)
-    columns += [_np(model.edit(images, a, eps if eps is not None else logit_shift / norms[a]))
-                for a in attributes]
-    tiles = np.stack(columns, axis=1).reshape(n * len(columns), *columns[0].shape[1:])
     names = [attribute_names[a] if attribute_names is not None else f"z={a}" for a in attributes]
+    signs = (1.0, -1.0) if binary else (1.0,)
+    labels = []
+    for a, name in zip(attributes, names):
+        step = eps if eps is not None else logit_shift / norms[a]
+        for sign in signs:
+            columns.append(_np(model.edit(images, a, sign * step)))
+            labels.append(f"{name} {'on' if sign > 0 else 'off'}" if binary else f"-> {name}")
+    tiles = np.stack(columns, axis=1).reshape(n * len(columns), *columns[0].shape[1:])
     return save_grid(tiles, path, nrow=len(columns), scale=scale,
                      row_labels=list(row_labels) if row_labels is not None else
                      [f"x{i + 1}" for i in range(n)],
-                     col_labels=["input", "D(E(x))", *(f"-> {name}" for name in names)])
+                     col_labels=["input", "D(E(x))", *labels])
 
 
 def swap_grid(model, identity_images, attribute_images, path, scale: int = 2,
@@ -94,7 +103,8 @@ def swap_grid(model, identity_images, attribute_images, path, scale: int = 2,
 def lighting_examples(images, identity, lighting, num_identities: int = 6, seed: int = 0,
                       return_labels: bool = False):
     """Picks `num_identities` images of distinct identities and one image per
-    lighting class present (for swap grids). Returns `(identity_images, lighting_images)`,
+    lighting class present (for swap grids; for binary attributes pass one class per
+    combination, e.g. `lrep_zoo.data.relit_colour.combination_index(z)`). Returns `(identity_images, lighting_images)`,
     and with `return_labels` also their identities and lighting classes."""
     rng = np.random.default_rng(seed)
     ids = rng.choice(np.unique(identity), size=min(num_identities, len(np.unique(identity))), replace=False)

@@ -17,14 +17,79 @@ layers"). The regulariser is one of `lrep_zoo.layers.shade_regularizers.REGULARI
 Dropout follows the fully connected hidden layers only (as in AlexNet), not
 the convolutions. The output layer is a plain Dense producing logits
 (`from_logits=True` in the loss) unless `output_activation` says otherwise.
+
+Inputs: by default (`input_range=None`) a plain functional `keras.Model` on prepared
+float images (what the SHADE recipes feed: MNIST / 255, standardised CIFAR-10). With
+`input_range="0..255"` (the `shade_lenet_mnist_1000` preset) or `"0..1"`, the model
+is an `ImageClassifier`: an `ImageRescaling` layer at the front and lrep_zoo's input
+contract (`lrep_zoo.inputs`: uint8 or float images as the dataset gives them, with or
+without the grayscale channel axis; `predict`, `fit` and `evaluate` check them).
 """
 
 from typing import Optional, Sequence, Tuple
 
 import keras
 
+from lrep_zoo.inputs import ImageInputsMixin, check_input_range
+from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.layers.shade import EntropyVariance
 from lrep_zoo.layers.shade_regularizers import check_regularizer, shade_layer
+
+
+@keras.saving.register_keras_serializable(package="lrep_zoo")
+class ImageClassifier(ImageInputsMixin, keras.Model):
+    """A functional classifier that follows lrep_zoo's input contract (`lrep_zoo.inputs`).
+
+    Built like any functional model, `ImageClassifier(inputs, outputs)`, on a graph whose
+    first layer is `lrep_zoo.layers.ImageRescaling`: that layer's `image_shape` and
+    `input_range` are the model's, and `predict` / `fit` / `evaluate` check their images
+    against them (wrong rank, size or channels, [0, 1]-looking floats where 0..255 is
+    expected: a `ValueError` naming what was expected and what came). It saves and loads
+    as a functional model (`.keras`, `get_config` / `from_config`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    net = lenet((28, 28, 1), 10, input_range="0..255")  # an ImageClassifier
+    logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
+    ```
+    """
+
+    @property
+    def image_shape(self) -> Tuple[int, ...]:
+        """`(H, W, C)` of one image (the `ImageRescaling` layer's)."""
+        return self._rescaling().image_shape
+
+    @property
+    def input_range(self) -> str:
+        """`"0..255"` or `"0..1"` (the `ImageRescaling` layer's)."""
+        return self._rescaling().input_range
+
+    def _rescaling(self) -> ImageRescaling:
+        for layer in self.layers:
+            if isinstance(layer, ImageRescaling):
+                return layer
+        raise ValueError(
+            f"{type(self).__name__} {self.name!r} has no ImageRescaling layer: build it on a "
+            f"graph that starts with lrep_zoo.layers.ImageRescaling (e.g. lenet(..., "
+            f"input_range='0..255'))."
+        )
+
+
+def _image_input(input_shape, input_range):
+    """The `Input` and, for an `input_range`, the `ImageRescaling` after it."""
+    inputs = keras.Input(input_shape, name="image")
+    if input_range is None:
+        return inputs, inputs
+    rescaling = ImageRescaling(input_shape, check_input_range(input_range), name="rescale")
+    return inputs, rescaling(inputs)
+
+
+def _model(inputs, outputs, name, input_range) -> keras.Model:
+    """A plain functional model, or an `ImageClassifier` for an `input_range`."""
+    cls = keras.Model if input_range is None else ImageClassifier
+    return cls(inputs, outputs, name=name)
 
 
 class _Regularization:
@@ -78,6 +143,7 @@ def mlp(
     activation: str = "relu",
     output_activation: Optional[str] = None,
     name: str = "mlp",
+    input_range: Optional[str] = None,
 ) -> keras.Model:
     """Multi-layer perceptron with one of the SHADE-table regularisers.
 
@@ -97,6 +163,8 @@ def mlp(
         activation: Hidden activation.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        input_range: `None` (a plain functional model on prepared float images), or
+            `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
     Example:
 
@@ -110,12 +178,11 @@ def mlp(
     ```
     """
     reg = _Regularization(regularizer, weight, dropout_rate, momentum)
-    inputs = keras.Input(input_shape, name="image")
-    h = inputs
+    inputs, h = _image_input(input_shape, input_range)
     if len(input_shape) > 1:
         h = keras.layers.Flatten(name="flatten")(h)
     outputs = _dense_top(h, hidden, activation, reg, num_classes, output_activation)
-    return keras.Model(inputs, outputs, name=name)
+    return _model(inputs, outputs, name, input_range)
 
 
 def alexnet(
@@ -129,6 +196,7 @@ def alexnet(
     momentum: float = 0.8,
     output_activation: Optional[str] = None,
     name: str = "alexnet",
+    input_range: Optional[str] = None,
 ) -> keras.Model:
     """Small AlexNet-style ConvNet (Zhang et al. 2017) with a regulariser.
 
@@ -149,6 +217,8 @@ def alexnet(
         momentum: SHADE moving-average coefficient.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        input_range: `None` (a plain functional model on prepared float images), or
+            `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
     Example:
 
@@ -159,7 +229,7 @@ def alexnet(
     reg = _Regularization(regularizer, weight, dropout_rate, momentum)
     pool = lambda i: keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")  # noqa: E731
     return _convnet(input_shape, num_classes, filters, dense, reg, "same", pool,
-                    output_activation, name)
+                    output_activation, name, input_range)
 
 
 def lenet(
@@ -173,6 +243,7 @@ def lenet(
     momentum: float = 0.8,
     output_activation: Optional[str] = None,
     name: str = "lenet",
+    input_range: Optional[str] = None,
 ) -> keras.Model:
     """Small LeNet-style ConvNet (for MNIST-sized inputs) with a regulariser.
 
@@ -193,6 +264,8 @@ def lenet(
         momentum: SHADE moving-average coefficient.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        input_range: `None` (a plain functional model on prepared float images), or
+            `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
     Example:
 
@@ -203,14 +276,13 @@ def lenet(
     reg = _Regularization(regularizer, weight, dropout_rate, momentum)
     pool = lambda i: keras.layers.MaxPooling2D(2, name=f"pool{i}")  # noqa: E731
     return _convnet(input_shape, num_classes, filters, dense, reg, "valid", pool,
-                    output_activation, name)
+                    output_activation, name, input_range)
 
 
 def _convnet(input_shape, num_classes, filters, dense, reg, padding, pool, output_activation,
-             name) -> keras.Model:
+             name, input_range) -> keras.Model:
     """`conv 5x5 -> [regulariser] -> ReLU -> pool` blocks, then `_dense_top`."""
-    inputs = keras.Input(input_shape, name="image")
-    h = inputs
+    inputs, h = _image_input(input_shape, input_range)
     for i, f in enumerate(filters, start=1):
         layer = keras.layers.Conv2D(
             f, 5, padding=padding, kernel_regularizer=reg.kernel_regularizer(), name=f"conv{i}"
@@ -218,7 +290,7 @@ def _convnet(input_shape, num_classes, filters, dense, reg, padding, pool, outpu
         h = pool(i)(_hidden(h, layer, "relu", reg, dense=False))
     h = keras.layers.Flatten(name="flatten")(h)
     outputs = _dense_top(h, dense, "relu", reg, num_classes, output_activation)
-    return keras.Model(inputs, outputs, name=name)
+    return _model(inputs, outputs, name, input_range)
 
 
 def _dense_top(h, widths, activation, reg, num_classes, output_activation):
@@ -236,4 +308,4 @@ def _dense_top(h, widths, activation, reg, num_classes, output_activation):
     )(h)
 
 
-__all__ = ["alexnet", "lenet", "mlp"]
+__all__ = ["ImageClassifier", "alexnet", "lenet", "mlp"]

@@ -87,10 +87,13 @@ def centre_crop(x: np.ndarray, crop: int | None) -> np.ndarray:
 
 def build_classifier(arch: str, input_shape: tuple, num_classes: int, regularizer: str,
                      weight: float | None, hidden: Sequence[int] = (512, 512, 512),
-                     dropout_rate: float = 0.5, momentum: float = 0.8):
+                     dropout_rate: float = 0.5, momentum: float = 0.8,
+                     input_range: str | None = None):
     """`arch` "mlp" (hidden widths `hidden`), "lenet" (Dense widths `hidden`) or "alexnet".
 
-    The weight is ignored for "none" and "dropout".
+    The weight is ignored for "none" and "dropout". `input_range` (`None`, `"0..255"`,
+    `"0..1"`): see `lrep_zoo.models.shade.classifiers` (the recipes train with `None`, on
+    prepared floats, and publish their presets with `"0..255"`, the same weights).
 
     Example:
 
@@ -101,15 +104,14 @@ def build_classifier(arch: str, input_shape: tuple, num_classes: int, regularize
     from lrep_zoo.models.shade.classifiers import alexnet, lenet, mlp
 
     weight = None if regularizer in ("none", "dropout") else weight
+    common = dict(regularizer=regularizer, weight=weight, dropout_rate=dropout_rate,
+                  momentum=momentum, input_range=input_range)
     if arch == "mlp":
-        return mlp(input_shape, num_classes, hidden=tuple(hidden), regularizer=regularizer,
-                   weight=weight, dropout_rate=dropout_rate, momentum=momentum)
+        return mlp(input_shape, num_classes, hidden=tuple(hidden), **common)
     if arch == "lenet":
-        return lenet(input_shape, num_classes, dense=tuple(hidden), regularizer=regularizer,
-                     weight=weight, dropout_rate=dropout_rate, momentum=momentum)
+        return lenet(input_shape, num_classes, dense=tuple(hidden), **common)
     if arch == "alexnet":
-        return alexnet(input_shape, num_classes, regularizer=regularizer, weight=weight,
-                       dropout_rate=dropout_rate, momentum=momentum)
+        return alexnet(input_shape, num_classes, **common)
     raise ValueError(f"Unknown arch {arch!r}; expected 'mlp', 'lenet' or 'alexnet'.")
 
 
