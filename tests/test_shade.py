@@ -507,10 +507,12 @@ def test_builders_cover_the_table():
     y = np.array([0, 1, 2, 3])
     for regularizer in REGULARIZERS:
         weight = None if regularizer in ("none", "dropout") else 1e-3
-        model = mlp((8, 8, 3), 4, hidden=(6, 5), regularizer=regularizer, weight=weight)
+        model = mlp((8, 8, 3), 4, hidden=(6, 5), regularizer=regularizer, weight=weight,
+                    train_size=100)
         kinds = {type(l).__name__ for l in model.layers}
         assert ("SHADE" in kinds) == regularizer.startswith("shade")
-        assert ("Dropout" in kinds) == regularizer.endswith("dropout")
+        assert ("Dropout" in kinds) == (regularizer in ("dropout", "shade_dropout"))
+        assert ("InformationDropout" in kinds) == (regularizer == "information_dropout")
         assert ("EntropyVariance" in kinds) == (regularizer == "entropy")
         assert bool(model.losses) == (regularizer == "weight_decay")
     # add_shade on a plain builder model finds the Dense -> Activation pairs

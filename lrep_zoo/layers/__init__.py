@@ -4,8 +4,10 @@
 (the one constructor of a pre-activation SHADE layer), `add_shade` and `binarize_layer`.
 """
 
+from lrep_zoo.layers.batch_normalization import BatchNormalization
 from lrep_zoo.layers.binarize import Binarize
 from lrep_zoo.layers.image_rescaling import ImageRescaling
+from lrep_zoo.layers.information_dropout import InformationDropout
 from lrep_zoo.layers.lens import Lens
 from lrep_zoo.layers.noise import MaskingNoise
 from lrep_zoo.layers.sampling import Sampling
@@ -20,9 +22,11 @@ from lrep_zoo.layers.shade_regularizers import (
 __all__ = [
     "REGULARIZERS",
     "SHADE",
+    "BatchNormalization",
     "Binarize",
     "EntropyVariance",
     "ImageRescaling",
+    "InformationDropout",
     "Lens",
     "MaskingNoise",
     "Sampling",

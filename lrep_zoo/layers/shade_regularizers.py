@@ -29,13 +29,19 @@ REGULARIZERS = (
     "dropout",
     "shade",
     "shade_dropout",
+    "information_dropout",
 )
-"""Regulariser names of the SHADE comparison table (paper column order)."""
+"""Regulariser names of the SHADE comparison table (paper column order), then
+`information_dropout` (`lrep_zoo.layers.InformationDropout`, Achille & Soatto)."""
 
-_WEIGHTED = ("weight_decay", "entropy", "shade", "shade_dropout")
+_WEIGHTED = ("weight_decay", "entropy", "shade", "shade_dropout", "information_dropout")
 
-def check_regularizer(regularizer: str, weight: Optional[float] = None) -> None:
-    """Raises a clear `ValueError` for an unknown name or a missing weight."""
+def check_regularizer(regularizer: str, weight: Optional[float] = None,
+                      train_size: Optional[int] = None) -> None:
+    """Raises a clear `ValueError` for an unknown name or a missing weight.
+
+    `information_dropout` also needs `train_size` (its KL term is divided by it).
+    """
     if regularizer not in REGULARIZERS:
         raise ValueError(
             f"Unknown regularizer {regularizer!r}; expected one of "
@@ -46,6 +52,11 @@ def check_regularizer(regularizer: str, weight: Optional[float] = None) -> None:
             f"regularizer={regularizer!r} needs `weight` (the SHADE paper "
             "cross-validated it and did not publish it: choose it on a "
             "validation split and report it)."
+        )
+    if regularizer == "information_dropout" and train_size is None:
+        raise ValueError(
+            "regularizer='information_dropout' needs `train_size`, the number of "
+            "training samples its KL term is divided by."
         )
 
 

@@ -13,6 +13,7 @@ layers"). The regulariser is one of `lrep_zoo.layers.shade_regularizers.REGULARI
 | `dropout`       | `Dropout(dropout_rate)` after hidden Dense layers    |
 | `shade`         | `SHADE(weight, momentum)` on hidden pre-activations  |
 | `shade_dropout` | both `shade` and `dropout`                           |
+| `information_dropout` | `InformationDropout(beta=weight, train_size)` after every hidden activation, its noise scale predicted from the layer's input (Achille & Soatto) |
 
 Dropout follows the fully connected hidden layers only (as in AlexNet), not
 the convolutions. The output layer is a plain Dense producing logits
@@ -32,6 +33,7 @@ import keras
 
 from lrep_zoo.inputs import ImageInputsMixin, check_input_range
 from lrep_zoo.layers.image_rescaling import ImageRescaling
+from lrep_zoo.layers.information_dropout import InformationDropout
 from lrep_zoo.layers.shade import EntropyVariance
 from lrep_zoo.layers.shade_regularizers import check_regularizer, shade_layer
 
@@ -95,9 +97,10 @@ def _model(inputs, outputs, name, input_range) -> keras.Model:
 class _Regularization:
     """What a regulariser name adds to a layer (internal)."""
 
-    def __init__(self, regularizer, weight, dropout_rate, momentum):
-        check_regularizer(regularizer, weight)
+    def __init__(self, regularizer, weight, dropout_rate, momentum, train_size=None):
+        check_regularizer(regularizer, weight, train_size)
         self.regularizer = regularizer
+        self.train_size = train_size
         self.weight = weight
         self.dropout_rate = dropout_rate
         self.momentum = momentum
@@ -122,11 +125,24 @@ class _Regularization:
             )(h)
         return h
 
+    def after_activation(self, h, layer_input, layer):
+        """Information Dropout on `h = act(layer(layer_input))`, alpha from `layer_input`."""
+        if self.regularizer != "information_dropout":
+            return h
+        geometry = {}
+        if isinstance(layer, keras.layers.Conv2D):
+            geometry = dict(kernel_size=layer.kernel_size, strides=layer.strides,
+                            padding=layer.padding, data_format=layer.data_format)
+        return InformationDropout(self.weight, self.train_size, **geometry,
+                                  name=f"{layer.name}_information_dropout")([h, layer_input])
+
 
 def _hidden(h, layer, activation, reg, dense):
+    layer_input = h
     h = layer(h)
     h = reg.on_preactivation(h, layer.name)
     h = keras.layers.Activation(activation, name=f"{layer.name}_activation")(h)
+    h = reg.after_activation(h, layer_input, layer)
     if dense:
         h = reg.after_dense_activation(h, layer.name)
     return h
@@ -143,6 +159,7 @@ def mlp(
     activation: str = "relu",
     output_activation: Optional[str] = None,
     name: str = "mlp",
+    train_size: Optional[int] = None,
     input_range: Optional[str] = None,
 ) -> keras.Model:
     """Multi-layer perceptron with one of the SHADE-table regularisers.
@@ -157,12 +174,15 @@ def mlp(
         hidden: Widths of the hidden layers (named `fc1`, `fc2`, ...).
         regularizer: One of `lrep_zoo.layers.shade_regularizers.REGULARIZERS`.
         weight: Coefficient of the regulariser (SHADE `beta`, entropy weight,
-            or L2 coefficient); required for all but `none` and `dropout`.
+            L2 coefficient, or Information Dropout `beta`); required for all but
+            `none` and `dropout`.
         dropout_rate: Dropout rate for `dropout` and `shade_dropout`.
         momentum: SHADE moving-average coefficient.
         activation: Hidden activation.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        train_size: Number of training samples, for `information_dropout` (its KL
+            term is divided by it).
         input_range: `None` (a plain functional model on prepared float images), or
             `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
@@ -177,7 +197,7 @@ def mlp(
     )
     ```
     """
-    reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    reg = _Regularization(regularizer, weight, dropout_rate, momentum, train_size)
     inputs, h = _image_input(input_shape, input_range)
     if len(input_shape) > 1:
         h = keras.layers.Flatten(name="flatten")(h)
@@ -196,6 +216,7 @@ def alexnet(
     momentum: float = 0.8,
     output_activation: Optional[str] = None,
     name: str = "alexnet",
+    train_size: Optional[int] = None,
     input_range: Optional[str] = None,
 ) -> keras.Model:
     """Small AlexNet-style ConvNet (Zhang et al. 2017) with a regulariser.
@@ -217,6 +238,8 @@ def alexnet(
         momentum: SHADE moving-average coefficient.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        train_size: Number of training samples, for `information_dropout` (its KL
+            term is divided by it).
         input_range: `None` (a plain functional model on prepared float images), or
             `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
@@ -226,7 +249,7 @@ def alexnet(
     model = alexnet((28, 28, 3), 10, regularizer="shade_dropout", weight=1e-4)
     ```
     """
-    reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    reg = _Regularization(regularizer, weight, dropout_rate, momentum, train_size)
     pool = lambda i: keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")  # noqa: E731
     return _convnet(input_shape, num_classes, filters, dense, reg, "same", pool,
                     output_activation, name, input_range)
@@ -243,6 +266,7 @@ def lenet(
     momentum: float = 0.8,
     output_activation: Optional[str] = None,
     name: str = "lenet",
+    train_size: Optional[int] = None,
     input_range: Optional[str] = None,
 ) -> keras.Model:
     """Small LeNet-style ConvNet (for MNIST-sized inputs) with a regulariser.
@@ -264,6 +288,8 @@ def lenet(
         momentum: SHADE moving-average coefficient.
         output_activation: Activation of the output layer (`None`: logits).
         name: Model name.
+        train_size: Number of training samples, for `information_dropout` (its KL
+            term is divided by it).
         input_range: `None` (a plain functional model on prepared float images), or
             `"0..255"` / `"0..1"` (an `ImageClassifier`, see the module docstring).
 
@@ -273,7 +299,7 @@ def lenet(
     model = lenet((28, 28, 1), 10, regularizer="shade", weight=1e-3)
     ```
     """
-    reg = _Regularization(regularizer, weight, dropout_rate, momentum)
+    reg = _Regularization(regularizer, weight, dropout_rate, momentum, train_size)
     pool = lambda i: keras.layers.MaxPooling2D(2, name=f"pool{i}")  # noqa: E731
     return _convnet(input_shape, num_classes, filters, dense, reg, "valid", pool,
                     output_activation, name, input_range)

@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-REGULARIZER_NAMES = ("none", "weight_decay", "entropy", "dropout", "shade", "shade_dropout")
+REGULARIZER_NAMES = ("none", "weight_decay", "entropy", "dropout", "shade", "shade_dropout",
+                     "information_dropout")
 LABELS = {
     "none": "no regul.",
     "weight_decay": "weight decay",
@@ -23,6 +24,7 @@ LABELS = {
     "dropout": "dropout",
     "shade": "SHADE",
     "shade_dropout": "SHADE + dropout",
+    "information_dropout": "Information Dropout",
 }
 
 
@@ -88,12 +90,13 @@ def centre_crop(x: np.ndarray, crop: int | None) -> np.ndarray:
 def build_classifier(arch: str, input_shape: tuple, num_classes: int, regularizer: str,
                      weight: float | None, hidden: Sequence[int] = (512, 512, 512),
                      dropout_rate: float = 0.5, momentum: float = 0.8,
-                     input_range: str | None = None):
+                     input_range: str | None = None, train_size: int | None = None):
     """`arch` "mlp" (hidden widths `hidden`), "lenet" (Dense widths `hidden`) or "alexnet".
 
     The weight is ignored for "none" and "dropout". `input_range` (`None`, `"0..255"`,
     `"0..1"`): see `lrep_zoo.models.shade.classifiers` (the recipes train with `None`, on
     prepared floats, and publish their presets with `"0..255"`, the same weights).
+    `train_size` is the training-set size Information Dropout's KL term is divided by.
 
     Example:
 
@@ -105,7 +108,7 @@ def build_classifier(arch: str, input_shape: tuple, num_classes: int, regularize
 
     weight = None if regularizer in ("none", "dropout") else weight
     common = dict(regularizer=regularizer, weight=weight, dropout_rate=dropout_rate,
-                  momentum=momentum, input_range=input_range)
+                  momentum=momentum, input_range=input_range, train_size=train_size)
     if arch == "mlp":
         return mlp(input_shape, num_classes, hidden=tuple(hidden), **common)
     if arch == "lenet":
@@ -158,7 +161,7 @@ def train_classifier(
     rng = np.random.default_rng(seed)
     input_shape = (crop, crop, x_train.shape[-1]) if crop else x_train.shape[1:]
     model = build_classifier(arch, input_shape, num_classes, regularizer, weight, hidden,
-                             dropout_rate, momentum)
+                             dropout_rate, momentum, train_size=len(x_train))
     per_pass = max(1, len(x_train) // batch_size)
     schedule = keras.optimizers.schedules.ExponentialDecay(
         learning_rate, steps_per_decay or per_pass, lr_decay, staircase=True)
