@@ -71,6 +71,25 @@ class Config:
                                                         "(config + weights) in DIR")
     output_dir: str = f"runs/{NAME}"
     strict: bool = option(False, help="also train the strict-protocol probes")
+    # Training options against a single fooled adversary (DualDis config switches;
+    # docs/results/dualdis_yaleb_ablation.md). Unset: the model's (or --init preset's) own.
+    adversaries: int | None = option(None, help="adversaries per code (DualDis.adversaries)")
+    adversary_steps: int | None = option(None, help="L_disc updates per L_main update")
+    adversary_reset_every: int | None = option(
+        None, help="re-initialise the adversaries every N train steps (0: never)")
+    code_noise_z: float | None = option(None, help="std of Gaussian noise on h_z in training")
+    code_width_z: int | None = option(None, help="units of h_z that carry a code (bottleneck)")
+    adversarial_loss_y: Literal["neg_ce", "complement", "uniform"] | None = None
+    adversarial_weight_y: float | None = option(None, help="l_adv for h_z -> y (paper: 0.08)")
+    classification_weight_z: float | None = option(
+        None, help="l_z (0: no lighting labels in training: the y-labels-only baselines)")
+    reconstruction_weight: float | None = option(None, help="l_r (0: no decoder loss)")
+    z_label_fraction: float = option(
+        1.0, help="keep the lighting label of this fraction of the training images (seeded "
+                  "per identity-balanced draw; the others get z = -1: semi-supervised)")
+    strict_validation: bool = option(
+        False, help="also score the strict protocol on the VALIDATION split (probes trained "
+                    "on 80 %% of train, early-stopped on the other 20 %%)")
     verbose: int = 2
     evaluate: str | None = option(None, metavar="DIR", recorded=False,
                                   help="only evaluate the preset in DIR (both protocols, test "
@@ -82,7 +101,16 @@ class Config:
         """The DualDis config entries set by the options (those left unset are omitted)."""
         overrides = {"adversarial_loss_z": self.adversarial_loss_z,
                      "input_normalization": self.input_normalization,
-                     "adversarial_weight_z": self.adversarial_weight_z}
+                     "adversarial_weight_z": self.adversarial_weight_z,
+                     "adversaries": self.adversaries,
+                     "adversary_steps": self.adversary_steps,
+                     "adversary_reset_every": self.adversary_reset_every,
+                     "code_noise_z": self.code_noise_z,
+                     "code_width_z": self.code_width_z,
+                     "adversarial_loss_y": self.adversarial_loss_y,
+                     "adversarial_weight_y": self.adversarial_weight_y,
+                     "classification_weight_z": self.classification_weight_z,
+                     "reconstruction_weight": self.reconstruction_weight}
         return {k: v for k, v in overrides.items() if v is not None}
 
 
@@ -142,6 +170,9 @@ def train(data: dict, config: Config, output_dir: str | None = None):
     model_kwargs = c.model_overrides()
     keras.utils.set_random_seed(c.seed)
     train_split, val = data["train"], data["validation"]
+    if c.z_label_fraction < 1.0:
+        train_split = {**train_split,
+                       "lighting": drop_lighting_labels(train_split["lighting"], c.z_label_fraction, c.seed)}
     image_shape = train_split["image"].shape[1:]
     if c.init:
         model = DualDis.from_preset(c.init, **model_kwargs)
@@ -205,6 +236,41 @@ def train(data: dict, config: Config, output_dir: str | None = None):
         "history": history,
     }
     return model, info
+
+
+def drop_lighting_labels(lighting, fraction: float, seed: int = 0):
+    """A copy of `lighting` with all but `fraction` of the labels set to -1 (unlabelled).
+
+    The kept rows are a seeded random draw of `round(fraction * N)` rows. Example:
+    `drop_lighting_labels(train["lighting"], 0.1)` keeps 10 % of the lighting labels.
+    """
+    import numpy as np
+
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"z_label_fraction must be in (0, 1], got {fraction}.")
+    lighting = np.asarray(lighting).reshape(-1).copy()
+    keep = np.random.default_rng(seed).permutation(len(lighting))[: int(round(fraction * len(lighting)))]
+    mask = np.zeros(len(lighting), bool)
+    mask[keep] = True
+    lighting[~mask] = -1
+    return lighting
+
+
+def strict_validation_scores(model, data: dict, seed: int = 0) -> dict:
+    """The strict protocol scored on the VALIDATION split (for model selection): the
+    probes are trained on a seeded 80 % of the train split and early-stopped on the
+    other 20 %, so the validation images are only used for the score."""
+    import numpy as np
+
+    from lrep_zoo.models.dualdis import probes
+
+    train_split = data["train"]
+    order = np.random.default_rng(seed).permutation(len(train_split["image"]))
+    cut = int(0.8 * len(order))
+    splits = {"train": {k: v[order[:cut]] for k, v in train_split.items()},
+              "validation": {k: v[order[cut:]] for k, v in train_split.items()},
+              "test": data["validation"]}
+    return probes.strict_scores(model, splits, seed=seed)
 
 
 def write_grids(model, data: dict, output_dir: str, seed: int = 0) -> list:
@@ -285,6 +351,8 @@ def main(argv: list[str] | None = None):
     info["validation_paper"] = disentangling.paper_scores(
         model, data["validation"]["image"], data["validation"]["identity"], data["validation"]["lighting"]
     )
+    if config.strict_validation:
+        info["validation_strict"] = strict_validation_scores(model, data, seed=config.seed)
     if config.strict:
         from lrep_zoo.models.dualdis import probes
 

@@ -289,7 +289,8 @@ class RelightingBatches(keras.utils.PyDataset):
         if self.mirror:
             flip = self.rng.uniform(size=len(idx)) < 0.5
             x = np.where(flip.reshape(shape), x[:, :, ::-1], x)
-            z = np.where(flip, MIRRORED_LIGHTING_CLASS[z], z)
+            # z < 0 (no lighting label: semi-supervised rows) stays unlabelled.
+            z = np.where(flip & (z >= 0), MIRRORED_LIGHTING_CLASS[np.maximum(z, 0)], z)
         if self.gain != 1.0:
             log_g = self.rng.uniform(-np.log(self.gain), np.log(self.gain), len(idx))
             x = np.minimum(x * np.exp(log_g).astype("float32").reshape(shape), 255.0)

@@ -213,6 +213,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     ):
         kwargs.setdefault("name", "dualdis")
         super().__init__(**kwargs)
+        self._check_training_options(latent_dim, adversaries, adversary_steps,
+                                     adversary_reset_every, code_noise_z, code_width_z)
         for which, value in (("y", adversarial_loss_y), ("z", adversarial_loss_z)):
             if value not in ADVERSARIAL_LOSSES:
                 raise ValueError(
@@ -277,18 +279,6 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         self, adversaries, adversary_steps, adversary_reset_every, code_noise_z, code_width_z
     ):
         """The options against a single fooled adversary (see the class docstring)."""
-        for name, value, low in (("adversaries", adversaries, 1),
-                                 ("adversary_steps", adversary_steps, 1),
-                                 ("adversary_reset_every", adversary_reset_every, 0)):
-            if int(value) != value or int(value) < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-        if not float(code_noise_z) >= 0.0:
-            raise ValueError(f"code_noise_z must be >= 0, got {code_noise_z!r}.")
-        if code_width_z is not None and not 1 <= int(code_width_z) <= self.latent_dim:
-            raise ValueError(
-                f"code_width_z must be in 1..latent_dim={self.latent_dim} or None, "
-                f"got {code_width_z!r}."
-            )
         self.adversaries = int(adversaries)
         self.adversary_steps = int(adversary_steps)
         self.adversary_reset_every = int(adversary_reset_every)
@@ -309,6 +299,21 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             self.reset_seed_generator = keras.random.SeedGenerator(1, name="adversary_reset_seed")
         if self.code_noise_z:
             self.noise_seed_generator = keras.random.SeedGenerator(2, name="code_noise_z_seed")
+
+    @staticmethod
+    def _check_training_options(latent_dim, adversaries, adversary_steps, adversary_reset_every,
+                                code_noise_z, code_width_z):
+        for name, value, low in (("adversaries", adversaries, 1),
+                                 ("adversary_steps", adversary_steps, 1),
+                                 ("adversary_reset_every", adversary_reset_every, 0)):
+            if isinstance(value, bool) or int(value) != value or int(value) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if not float(code_noise_z) >= 0.0:
+            raise ValueError(f"code_noise_z must be >= 0, got {code_noise_z!r}.")
+        if code_width_z is not None and not 1 <= int(code_width_z) <= int(latent_dim):
+            raise ValueError(
+                f"code_width_z must be in 1..latent_dim={latent_dim} or None, got {code_width_z!r}."
+            )
 
     def _adversaries_of(self, which: str) -> list:
         """C_y (`"y"`, on h_z) or C_z (`"z"`, on h_y), then the extra adversaries."""
@@ -346,9 +351,10 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                         layer.kernel.shape, -limit, limit, dtype=layer.kernel.dtype,
                         seed=self.reset_seed_generator,
                     )
-                    layer.kernel.assign(ops.where(due, fresh, layer.kernel))
+                    layer.kernel.assign(ops.where(due, fresh, layer.kernel.value))
                     if layer.bias is not None:
-                        layer.bias.assign(ops.where(due, ops.zeros_like(layer.bias), layer.bias))
+                        bias = layer.bias.value
+                        layer.bias.assign(ops.where(due, ops.zeros_like(bias), bias))
 
     def run_phases(self, data, training: bool = True) -> dict:
         """`MultiPhaseModel.run_phases`, after `reset_adversaries` in training steps."""
