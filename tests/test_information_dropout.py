@@ -182,3 +182,35 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="kernel_size / strides / padding"):
         InformationDropout(train_size=10, kernel_size=3, padding="same").build(
             [(None, 6, 6, 2), (None, 8, 8, 1)])
+
+
+def test_cluttered_mnist_is_deterministic_and_labelled():
+    from lrep_zoo.data.cluttered_mnist import BACKGROUND, CLUTTER, DIGIT, cluttered_mnist
+
+    digits = np.zeros((12, 28, 28), "uint8")
+    for i, d in enumerate(digits):  # a distinct bar per digit
+        d[4 + i: 8 + i, 6:22] = 200 + i
+    labels = np.arange(12) % 10
+    x, y, regions = cluttered_mnist(digits, labels, 30, canvas_size=40, num_pieces=3, seed=3)
+    x2, y2, r2 = cluttered_mnist(digits, labels, 30, canvas_size=40, num_pieces=3, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(regions, r2)
+    assert not np.array_equal(x, cluttered_mnist(digits, labels, 30, canvas_size=40,
+                                                 num_pieces=3, seed=4)[0])
+    assert x.shape == regions.shape == (30, 40, 40) and x.dtype == np.uint8
+    for image, label, region in zip(x, y, regions):
+        # The digit's ink is all there (its bar is value 200 + index; clutter on top of
+        # it can only raise a pixel: pixel-wise maximum).
+        ink = image[region == DIGIT]
+        values, counts = np.unique(ink, return_counts=True)
+        assert values[counts.argmax()] - 200 in np.flatnonzero(labels == label)
+        assert (ink >= values[counts.argmax()]).all()
+        assert (region == DIGIT).sum() == 4 * 16
+        assert (image[region == BACKGROUND] < 64).all()
+        assert (image[region == CLUTTER] >= 64).all()
+    assert (regions == CLUTTER).any()
+    with pytest.raises(ValueError, match="uint8"):
+        cluttered_mnist(digits.astype("float32"), labels)
+    with pytest.raises(ValueError, match="canvas_size"):
+        cluttered_mnist(digits, labels, canvas_size=28)

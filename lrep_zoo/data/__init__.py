@@ -16,6 +16,7 @@ files with `x_train`, `y_train`, `x_test`, `y_test` arrays (see
 `lrep_zoo.data.local`), or pass a prepared TFDS folder as `data_dir=`.
 """
 
+from lrep_zoo.data import cluttered_mnist
 from lrep_zoo.data import procedural
 from lrep_zoo.data.catalog import DatasetInfo
 from lrep_zoo.data.catalog import dataset_info
@@ -27,6 +28,7 @@ from lrep_zoo.data.semi_supervised import semi_supervised
 from lrep_zoo.data.semi_supervised import split_labelled
 
 __all__ = [
+    "cluttered_mnist",
     "DatasetInfo",
     "DatasetNotFoundError",
     "dataset_info",
