@@ -185,8 +185,8 @@ def run(c: Config | None = None) -> dict:
                "runs": [], "machine": reporting.machine()}
     grid_rows, grid_labels = [x_test[:c.grid_images, ..., 0]], ["test image"]
     start = time.perf_counter()
-    for beta in c.betas:
-        for seed in c.seeds:
+    for seed in c.seeds:  # seed-major: an interrupted run holds every beta of its seeds
+        for beta in c.betas:
             keras.utils.set_random_seed(seed)
             model = build_model(c, beta, len(x_train), seed)
             model.compile(keras.optimizers.Adam(c.learning_rate),
@@ -200,7 +200,7 @@ def run(c: Config | None = None) -> dict:
             maps = alpha_maps(model, x_test)
             run_out = {"beta": beta, "seed": seed,
                        "test_accuracy": float((logits.argmax(-1) == y_test).mean()),
-                       "train_seconds": round(seconds, 1),
+                       "train_seconds": round(seconds, 1), "jit_compile": jit_compile(c.jit),
                        "layers": {f"conv{i}": region_scores(m, regions)
                                   for i, m in enumerate(maps, start=1)}}
             results["runs"].append(run_out)
@@ -210,9 +210,18 @@ def run(c: Config | None = None) -> dict:
                 for i, m in enumerate(maps, start=1):
                     grid_rows.append(m[:c.grid_images] / (c.max_alpha + 0.001))
                     grid_labels.append(f"beta {beta:g} conv{i}")
-            reporting.write_json(out / "results.json", results)
+                save_rows(grid_rows, out / "alpha_maps.png", scale=2, row_labels=grid_labels)
+            _summarise(results, out)
             keras.backend.clear_session()
     results["seconds"] = round(time.perf_counter() - start, 1)
+    _summarise(results, out)
+    return results
+
+
+def _summarise(results: dict, out) -> None:
+    """Rows, table, `results.json` and `table.md` from the runs so far."""
+    from lrep_zoo import reporting
+
     flat = [{"beta": r["beta"], "seed": r["seed"], "test_accuracy": r["test_accuracy"],
              **{f"{layer}_{k}": v for layer, s in r["layers"].items() for k, v in s.items()}}
             for r in results["runs"]]
@@ -220,8 +229,6 @@ def run(c: Config | None = None) -> dict:
     results["table"] = table(results)
     reporting.write_json(out / "results.json", results)
     (out / "table.md").write_text(results["table"] + "\n")
-    save_rows(grid_rows, out / "alpha_maps.png", scale=2, row_labels=grid_labels)
-    return results
 
 
 def _rows(flat: list[dict]) -> dict:
