@@ -55,9 +55,9 @@ entries 0, 1, negative or NaN, checked for arrays): a `ValueError` names the pro
 Input contract (`lrep_zoo.inputs`): images as the dataset gives them, uint8 or float
 0..255, `(N, *image_shape)` or `(N, H, W)` for grayscale; rescaled to [0, 1] and
 resized to `input_size` inside (any power of two from 16: the networks are derived
-from it and from the channel count, `networks.dualdis_networks`; 64 is the paper's); images out (`decode`, `edit`, ...) are float32 in
-[0, 1] at `input_size`. The eager entry points (`predict`, `fit`, `encode`,
-`classify`, `reconstruct`, `edit`, `swap`) raise a `ValueError` for a wrong shape or
+from it and from the channel count, `networks.dualdis_networks`; 64 is the paper's);
+images out (`decode`, `edit`, ...) are float32 in [0, 1] at `input_size`. The eager
+entry points (`predict`, `fit`, `encode`, `classify`, `reconstruct`, `edit`, `swap`) raise a `ValueError` for a wrong shape or
 images already scaled to [0, 1].
 
 Baselines of the paper by config (`DualDis.variant`):
@@ -76,21 +76,6 @@ model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
 model.fit(images, (identity, lighting), batch_size=64, epochs=400)
 h_y, h_z = model.encode(images[:8])
 brighter_left = model.edit(images[:8], attribute=4, eps=2.0)
-```
-
-Several binary attributes, colour images of any power-of-two size:
-
-```python
-import numpy as np
-model = DualDis(image_shape=(128, 128, 3), num_classes_y=5, num_attributes=3,
-                attributes="binary", network_width=0.25, latent_dim=16)
-images = np.random.default_rng(0).integers(0, 256, (4, 128, 128, 3)).astype("uint8")
-z = np.array([[1, 0, 1], [0, 1, -1], [1, 1, 0], [0, 0, 1]])  # -1: not labelled
-model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
-                         "disc": keras.optimizers.Adam(1e-3)})
-model.fit(images, (np.arange(4) % 5, z), batch_size=4, epochs=1, verbose=0)
-probs = model.classify(images)  # probs["z"]: (4, 3) sigmoid probabilities
-edited = model.edit(images, attribute=2, eps=-3.0)  # (4, 128, 128, 3), attribute 2 off
 ```
 """
 
@@ -181,6 +166,26 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         network_width: Multiplies the filter counts of the convolutional
             networks (1: the paper's); e.g. 0.25 for quick experiments.
         **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    Several binary attributes, colour images of any power-of-two size:
+
+    ```python
+    import keras
+    import numpy as np
+    from lrep_zoo.models import DualDis
+
+    model = DualDis(image_shape=(128, 128, 3), input_size=128, num_classes_y=5,
+                    attributes="binary", num_attributes=3, network_width=0.25, latent_dim=16)
+    images = np.random.default_rng(0).integers(0, 256, (4, 128, 128, 3)).astype("uint8")
+    z = np.array([[1, 0, 1], [0, 1, -1], [1, 1, 0], [0, 0, 1]])  # -1: not labelled
+    model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
+                             "disc": keras.optimizers.Adam(1e-3)})
+    model.fit(images, (np.arange(4) % 5, z), batch_size=4, epochs=1, verbose=0)
+    probs = model.classify(images)  # probs["z"]: (4, 3) sigmoid probabilities
+    edited = model.edit(images, attribute=2, eps=-3.0)  # (4, 128, 128, 3), attribute 2 off
+    ```
     """
 
     def __init__(
