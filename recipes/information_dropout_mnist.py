@@ -28,6 +28,7 @@ information_dropout` (the SHADE protocol).
 
     lrep-zoo train information_dropout_mnist --data-dir ../shared/data
     python recipes/information_dropout_mnist.py --betas 0 0.5 --seeds 0 --epochs 1 --train-images 2000
+    lrep-zoo train information_dropout_mnist --merge runs/a runs/b --output-dir runs/all   # one table
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +70,8 @@ class Config:
     batch_size: int = 64
     learning_rate: float = 1e-3
     grid_images: int = 8
+    merge: list[str] | None = option(None, help="train nothing: merge the runs of these "
+                                                "output folders into --output-dir's table")
     jit: bool = option(True, help="--no-jit: jit_compile=False")
     verbose: int = 1
 
@@ -179,6 +183,8 @@ def run(c: Config | None = None) -> dict:
 
     c = c or Config()
     out = reporting.output_dir(c.output_dir)
+    if c.merge:
+        return _merge(c, out)
     (x_train, y_train), (x_test, y_test, regions) = load_data(c)
     results = {"recipe": NAME, **record(c), "command": command(NAME, c),
                "jit_compile": jit_compile(c.jit), "backend": keras.backend.backend(),
@@ -214,6 +220,19 @@ def run(c: Config | None = None) -> dict:
             _summarise(results, out)
             keras.backend.clear_session()
     results["seconds"] = round(time.perf_counter() - start, 1)
+    _summarise(results, out)
+    return results
+
+
+def _merge(c: Config, out) -> dict:
+    """`--merge DIR ...`: one table from the runs of several output folders."""
+    from lrep_zoo import reporting
+
+    sources = [json.loads((Path(d) / "results.json").read_text()) for d in c.merge]
+    results = {"recipe": NAME, **record(c), "merged": [
+        {"folder": d, "command": r["command"], "seconds": r.get("seconds"),
+         "backend": r["backend"]} for d, r in zip(c.merge, sources)],
+        "runs": [run for r in sources for run in r["runs"]], "machine": reporting.machine()}
     _summarise(results, out)
     return results
 
@@ -272,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = run(config)
     print(f"\nCluttered MNIST, Information Dropout, mean +- std over seeds {list(config.seeds)}:")
     print(results["table"])
-    print(f"\nWrote {config.output_dir}/results.json, table.md, alpha_maps.png")
+    grid = "" if config.merge else ", alpha_maps.png"
+    print(f"\nWrote {config.output_dir}/results.json, table.md{grid}")
     return results
 
 
