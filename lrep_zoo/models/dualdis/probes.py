@@ -135,6 +135,8 @@ def strict_scores(model, data: dict, hidden: Sequence[int] = (80,), seed: int = 
             continue
         if name.startswith("z"):
             xt, yt, xv, yv, xe, ye = _labelled_rows(xt, yt, xv, yv, xe, ye)
+        if len(yv) == 0:  # no labelled validation rows: no early stopping
+            xv = yv = None
         pred = train_probe(xt, yt, xv, yv, hidden=hid, num_classes=k, seed=seed)(xe)
         acc = 100.0 * float(np.mean(pred == ye))
         scores[name] = acc if name.endswith("acc") else 100.0 - acc
