@@ -30,6 +30,7 @@ import keras
 from keras import layers
 
 from lrep_zoo.layers import conv as strided_conv
+from lrep_zoo.layers.batch_normalization import BatchNormalization
 from lrep_zoo.layers.shade_regularizers import shade_layer
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -48,12 +49,15 @@ def resolve_data_format(data_format: str | None) -> str:
 def conv_bn_lrelu(x, filters, kernel_size, name, padding="same", strides=1,
                   transposed=False, shade_weight=None, alpha=0.1,
                   data_format="channels_last"):
-    """Conv (no bias) -> BatchNorm -> [SHADE on the pre-activation] -> LeakyReLU(alpha)."""
+    """Conv (no bias) -> BatchNorm -> [SHADE on the pre-activation] -> LeakyReLU(alpha).
+
+    The BatchNorm is `lrep_zoo.layers.BatchNormalization` (Keras' layer on a fused kernel).
+    """
     conv = strided_conv.Conv2DTranspose if transposed else strided_conv.Conv2D
     x = conv(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
              data_format=data_format, name=f"{name}_conv")(x)
     axis = 1 if data_format == "channels_first" else -1
-    x = layers.BatchNormalization(axis=axis, name=f"{name}_bn")(x)
+    x = BatchNormalization(axis=axis, name=f"{name}_bn")(x)
     if shade_weight:
         x = shade_layer(shade_weight, f"{name}_shade", channels_first=axis == 1)(x)
     return layers.LeakyReLU(negative_slope=alpha, name=f"{name}_lrelu")(x)

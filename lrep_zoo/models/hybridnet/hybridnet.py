@@ -11,6 +11,7 @@ from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
 from lrep_zoo.training.distribute import scale_loss_for_distribution
 from lrep_zoo.inputs import ImageInputsMixin, check_input_range
+from lrep_zoo.layers.batch_normalization import BatchNormalization
 from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.layers.shade import SHADE
 from lrep_zoo.losses import branch_balancing as bb
@@ -470,7 +471,7 @@ def _teacher_copy(model: keras.Model, name: str) -> keras.Model:
     def clone(layer):
         if isinstance(layer, SHADE):
             return keras.layers.Identity(name=layer.name)
-        if type(layer) is keras.layers.BatchNormalization:
+        if type(layer) in (keras.layers.BatchNormalization, BatchNormalization):
             return TeacherBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
