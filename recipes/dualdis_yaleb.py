@@ -175,7 +175,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
                        "lighting": drop_lighting_labels(train_split["lighting"], c.z_label_fraction, c.seed)}
     image_shape = train_split["image"].shape[1:]
     if c.init:
-        model = DualDis.from_preset(c.init, **model_kwargs)
+        model = from_preset_with_options(c.init, **model_kwargs)
     else:
         model = build_model(variant, image_shape=image_shape, **model_kwargs)
     model = compile_model(model, c.learning_rate)
@@ -236,6 +236,22 @@ def train(data: dict, config: Config, output_dir: str | None = None):
         "history": history,
     }
     return model, info
+
+
+def from_preset_with_options(folder: str, **overrides):
+    """`DualDis.from_preset(folder, **overrides)`; when the overrides add parts the
+    preset lacks (`adversaries > 1`: extra adversaries), the preset's parts are copied
+    by name into the new model and the new parts keep their fresh initialisation."""
+    from lrep_zoo.models.dualdis import DualDis
+
+    if int(overrides.get("adversaries", 1)) <= 1:
+        return DualDis.from_preset(folder, **overrides)
+    base = DualDis.from_preset(folder)
+    model = DualDis.from_config({**base.get_config(), **overrides})
+    for layer in base.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+    return model
 
 
 def drop_lighting_labels(lighting, fraction: float, seed: int = 0):

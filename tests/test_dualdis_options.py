@@ -1,0 +1,141 @@
+"""DualDis training options against a single fooled adversary (issue 16).
+
+One small model with every option on: the staggered re-initialisation of the
+adversaries (on schedule, adversaries only), several adversaries in L_disc,
+adversary steps per main step, noise and code width of h_z, and a `.keras` round
+trip. Optimizers at learning rate 0, so that only the resets move weights.
+The re-initialisation (variables assigned inside the compiled step) and the round
+trip run on every backend; the loss and code checks are plain `keras.ops` and run
+in the TensorFlow pass only (each eager op compiles on JAX: CI time).
+"""
+
+import numpy as np
+import pytest
+
+import keras
+
+from lrep_zoo.models.dualdis.dualdis import DualDis, _ce
+
+NY, NZ, WIDTH = 4, 3, 5
+SHAPE = (64, 64, 1)
+OPTIONS = dict(adversaries=2, adversary_steps=2, adversary_reset_every=4, code_noise_z=0.5,
+               code_width_z=WIDTH)
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(n, *SHAPE)).astype("uint8")
+    return x, rng.integers(0, NY, n), rng.integers(0, NZ, n)
+
+
+def _numpy(values):
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in values]
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    m = DualDis(image_shape=SHAPE, num_classes_y=NY, num_classes_z=NZ, latent_dim=16,
+                network_width=0.25, **OPTIONS)
+    m.compile(optimizer={"main": keras.optimizers.Adam(0.0), "disc": keras.optimizers.Adam(0.0)},
+              jit_compile=keras.backend.backend() == "jax")
+    return m
+
+
+def _parts(m):
+    return {
+        "y0": m.adversary_y, "z0": m.adversary_z,
+        "y1": m.extra_adversaries_y[0], "z1": m.extra_adversaries_z[0],
+        "main": [m.encoder, m.encoder_y, m.encoder_z, m.decoder, m.head_y, m.head_z],
+    }
+
+
+def _snapshot(m):
+    out = {}
+    for k, v in _parts(m).items():
+        nets = v if isinstance(v, list) else [v]
+        out[k] = _numpy([w for n in nets for w in n.trainable_variables])
+    return out
+
+
+def _changed(before, after):
+    return {k: any(not np.allclose(b, a) for b, a in zip(before[k], after[k])) for k in before}
+
+
+@pytest.mark.backends
+def test_resets_follow_the_schedule_and_touch_only_the_adversaries(model):
+    # period 4, two adversaries: adversary 1 is reset at steps 2, 6, ..., adversary 0 at 4, 8.
+    x, y, z = _data(8)
+    expected = {2: {"y1", "z1"}, 3: set(), 4: {"y0", "z0"}}
+    for _ in range(2):  # steps 0, 1: nothing is due
+        model.train_on_batch(x[:2], (y[:2], z[:2]))
+    assert int(model.optimizer.iterations) == 2
+    for step, due in expected.items():
+        before = _snapshot(model)
+        model.train_on_batch(x[:2], (y[:2], z[:2]))  # one step
+        changed = _changed(before, _snapshot(model))
+        assert {k for k, v in changed.items() if v} == due, (step, changed)
+    # The extra adversaries train in the disc phase, twice per step (adversary_steps).
+    assert len(model.adversary_variables) == 4 * len(model.adversary_y.trainable_variables)
+    assert int(model.phase_optimizers["disc"].iterations) == 2 * int(model.optimizer.iterations)
+    assert int(model.phase_optimizers["main"].iterations) == int(model.optimizer.iterations)
+
+
+def test_disc_loss_sums_every_adversary(model):
+    x, y, z = _data(6, seed=1)
+    h_y, h_z = model.encode(x)
+    loss, logs = model.disc_loss((x, (y, z)), training=False)
+    ce = lambda labels, net, code: float(np.mean(keras.ops.convert_to_numpy(_ce(labels, net(code)))))
+    want_y = ce(y, model.adversary_y, h_z) + ce(y, model.extra_adversaries_y[0], h_z)
+    want_z = ce(z, model.adversary_z, h_y) + ce(z, model.extra_adversaries_z[0], h_y)
+    np.testing.assert_allclose(float(logs["disc_y"]), want_y, rtol=1e-4)
+    np.testing.assert_allclose(float(logs["disc_z"]), want_z, rtol=1e-4)
+
+
+def test_code_width_and_noise_of_h_z(model):
+    x, y, z = _data(6, seed=2)
+    _, h_z = model.encode(x)
+    h_z = keras.ops.convert_to_numpy(h_z)
+    assert np.all(h_z[:, WIDTH:] == 0) and np.any(h_z[:, :WIDTH] != 0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.encode(x)[1]), h_z)
+    # Training steps see h_z + 0.5 N(0, 1) on the code units, fresh noise each call.
+    # (`training=True` also switches BatchNorm to batch statistics: compare with
+    # the noise-free training-mode code.)
+    clean = keras.ops.convert_to_numpy(model._encode_preprocessed(model.preprocess(x), True)[1])
+    noisy = [keras.ops.convert_to_numpy(model._forward((x, (y, z)), training=True)[4]) for _ in range(2)]
+    for n in noisy:
+        assert np.all(n[:, WIDTH:] == 0)
+        assert 0.3 < np.std(n[:, :WIDTH] - clean[:, :WIDTH]) < 0.7
+    assert not np.allclose(noisy[0], noisy[1])
+    # The decoder ignores the units beyond the code width (edits stay in the code).
+    h_y = model.encode(x)[0]
+    junk = h_z + np.pad(np.ones((6, 16 - WIDTH), "float32"), ((0, 0), (WIDTH, 0)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.decode(h_y, junk)),
+                               keras.ops.convert_to_numpy(model.decode(h_y, h_z)), atol=1e-6)
+
+
+@pytest.mark.backends
+def test_options_round_trip(model, tmp_path):
+    x, _, _ = _data(4, seed=3)
+    path = tmp_path / "options.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for key, value in OPTIONS.items():
+        assert getattr(loaded, key) == value
+    for k, v in model.classify(x).items():
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.classify(x)[k]),
+                                   keras.ops.convert_to_numpy(v), atol=1e-5)
+    np.testing.assert_allclose(_numpy(loaded.extra_adversaries_z[0].weights)[0],
+                               _numpy(model.extra_adversaries_z[0].weights)[0])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(adversaries=0), "adversaries must be an integer >= 1"),
+    (dict(adversary_steps=1.5), "adversary_steps must be an integer"),
+    (dict(adversary_reset_every=-1), "adversary_reset_every must be an integer >= 0"),
+    (dict(code_noise_z=-0.1), "code_noise_z must be >= 0"),
+    (dict(code_width_z=81), "code_width_z must be in 1..latent_dim=80"),
+])
+def test_bad_options_are_value_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        DualDis(**bad)
