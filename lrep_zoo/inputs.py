@@ -114,22 +114,41 @@ def check_values(values: np.ndarray, input_range: str = "0..255", owner: str = "
         if kind == "f":
             low, high = float(np.nanmin(values)), float(np.nanmax(values))
             if 0.0 < high <= 1.0:
-                raise ValueError(
-                    f"{owner} takes images as the dataset gives them, uint8 or float in "
-                    f"0..255, but got {values.dtype} values in [{low:.3g}, {high:.3g}], which "
-                    f"look already scaled to [0, 1]: pass the unscaled images (x * 255, or "
-                    f"the dataset's uint8 arrays); the model rescales inside."
-                )
+                raise ValueError(unit_floats_message(owner, values.dtype, f"{low:.3g}",
+                                                     f"{high:.3g}"))
         return
     if kind in "ui" and values.dtype.itemsize == 1 or (
         kind in "uif" and float(np.nanmax(values)) > _UNIT_RANGE_LIMIT
     ):
-        high = float(np.nanmax(values))
-        raise ValueError(
-            f"{owner} was built with input_range='0..1' and expects float images in [0, 1], "
-            f"but got {values.dtype} values up to {high:.4g}, which look like 0..255: divide "
-            f"by 255, or use a model built with input_range='0..255' (every preset is)."
-        )
+        raise ValueError(looks_0_255_message(owner, values.dtype,
+                                             f"{float(np.nanmax(values)):.4g}"))
+
+
+def unit_floats_message(owner: str, dtype, low: str, high: str, hint: str = "") -> str:
+    """The error for [0, 1]-looking floats given to a `"0..255"` model (`low`, `high`:
+    the formatted extremes, or placeholders for a message completed in a pipeline)."""
+    return (
+        f"{owner} takes images as the dataset gives them, uint8 or float in 0..255, but got "
+        f"{np.dtype(dtype).name} values in [{low}, {high}], which look already scaled to "
+        f"[0, 1]: pass the unscaled images (x * 255, or the dataset's uint8 arrays{hint}); the "
+        f"model rescales inside."
+    )
+
+
+def looks_0_255_message(owner: str, dtype, high: str, hint: str = "") -> str:
+    """The error for 0..255-looking images given to a `"0..1"` model (see above)."""
+    return (
+        f"{owner} was built with input_range='0..1' and expects float images in [0, 1], but "
+        f"got {np.dtype(dtype).name} values up to {high}, which look like 0..255: divide by "
+        f"255{hint}, or use a model built with input_range='0..255' (every preset is)."
+    )
+
+
+# What `lrep_zoo.data.load` users change: its images are float32 in [0, 1] by default.
+DATASET_HINT = {
+    "0..255": ": lrep_zoo.data.load(..., value_range=None) keeps them uint8",
+    "0..1": " (lrep_zoo.data.load's default value_range=(0, 1) gives [0, 1] floats)",
+}
 
 
 def check_images(images, image_shape: Sequence[int], input_range: str = "0..255",
@@ -176,10 +195,47 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
 
 def is_array_input(x) -> bool:
     """Whether `fit` / `predict` data `x` is an array (checked here), not a dataset,
-    generator or `PyDataset` (left to the pipeline)."""
+    generator or `PyDataset` (see `checked_image_data`)."""
     if isinstance(x, np.ndarray):
         return True
     return hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "element_spec")
+
+
+def checked_image_data(data, image_shape: Sequence[int], input_range: str = "0..255",
+                       owner: str = "The model"):
+    """`fit` / `evaluate` / `predict` data with its images checked against the contract.
+
+    - Arrays and tensors: `check_images` (every check, now).
+    - A `tf.data.Dataset`: the images' dtype and shape from its `element_spec`, now; the
+      values of the first batch of each pass, inside the pipeline (nothing is drawn from
+      the dataset: seeded shuffles are unchanged). A bad first batch stops `fit` with the
+      `ValueError` of the array check, which also says how `lrep_zoo.data.load` gives
+      images in the model's range (`value_range=None` for `"0..255"`).
+    - A `keras.utils.PyDataset`: its first batch (`data[0]`), now.
+    - Generators and other iterables: unchecked.
+
+    Example:
+
+    ```python
+    import numpy as np
+    checked_image_data(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1)
+    ```
+    """
+    import keras
+
+    if is_array_input(data):
+        return check_images(data, image_shape, input_range, owner)
+    if hasattr(data, "element_spec"):
+        from lrep_zoo.training.data_checks import guard_image_dataset
+
+        return guard_image_dataset(data, image_shape, input_range, owner)
+    if isinstance(data, keras.utils.PyDataset) and len(data):
+        first = data[0]
+        images = keras.utils.unpack_x_y_sample_weight(
+            tuple(first) if isinstance(first, (tuple, list)) else first)[0]
+        if is_array_input(images):
+            check_images(images, image_shape, input_range, owner + " (first batch)")
+    return data
 
 
 class ImageInputsMixin:
@@ -210,30 +266,40 @@ class ImageInputsMixin:
     def _checked_data(self, method, args, kwargs):
         if method not in self.image_data_methods:
             return args, kwargs
+        check = lambda data, what: checked_image_data(  # noqa: E731
+            data, self.image_shape, getattr(self, "input_range", "0..255"),
+            owner=f"{type(self).__name__}.{what}")
         if args:
-            if is_array_input(args[0]):
-                args = (self.checked_images(args[0], method), *args[1:])
-        elif is_array_input(kwargs.get("x")):
-            kwargs = {**kwargs, "x": self.checked_images(kwargs["x"], method)}
+            args = (check(args[0], method), *args[1:])
+        elif kwargs.get("x") is not None:
+            kwargs = {**kwargs, "x": check(kwargs["x"], method)}
         validation = kwargs.get("validation_data")
-        if isinstance(validation, (tuple, list)) and validation and is_array_input(validation[0]):
-            kwargs = {**kwargs, "validation_data": (
-                self.checked_images(validation[0], method + " (validation_data)"),
-                *validation[1:],
-            )}
+        if isinstance(validation, (tuple, list)) and validation:
+            validation = (check(validation[0], method + " (validation_data)"), *validation[1:])
+        elif validation is not None:
+            validation = check(validation, method + " (validation_data)")
+        if validation is not None:
+            kwargs = {**kwargs, "validation_data": validation}
         return args, kwargs
 
+    def _run_checked(self, method, args, kwargs):
+        from lrep_zoo.training.data_checks import raise_data_errors
+
+        run = getattr(super(), method)
+        args, kwargs = self._checked_data(method, args, kwargs)
+        datasets = [args[0] if args else kwargs.get("x"), kwargs.get("validation_data")]
+        if not any(hasattr(d, "element_spec") for d in datasets):
+            return run(*args, **kwargs)
+        return raise_data_errors(self, run, args, kwargs)
+
     def fit(self, *args, **kwargs):
-        args, kwargs = self._checked_data("fit", args, kwargs)
-        return super().fit(*args, **kwargs)
+        return self._run_checked("fit", args, kwargs)
 
     def evaluate(self, *args, **kwargs):
-        args, kwargs = self._checked_data("evaluate", args, kwargs)
-        return super().evaluate(*args, **kwargs)
+        return self._run_checked("evaluate", args, kwargs)
 
     def predict(self, *args, **kwargs):
-        args, kwargs = self._checked_data("predict", args, kwargs)
-        return super().predict(*args, **kwargs)
+        return self._run_checked("predict", args, kwargs)
 
 
 def input_scale(model) -> float:

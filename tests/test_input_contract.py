@@ -181,6 +181,46 @@ def test_fit_and_other_entry_points_check_too():
         _model("HybridNet").reconstruct(np.repeat(_images((8, 8, 1)), 2, axis=-1))
 
 
+def test_datasets_are_checked_like_arrays():
+    """`lrep_zoo.data.load`'s default [0, 1] floats and a '0..255' model cannot silently
+    disagree: fit / evaluate / predict on a tf.data.Dataset (dtype and shape from its
+    element_spec, the first batch's values in the pipeline) or a PyDataset (its first
+    batch) raise the arrays' ValueError, saying how load gives the model's range."""
+    from lrep_zoo import data
+
+    dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=3, architecture="mlp", seed=0,
+                               input_range="0..255")
+    dae.compile(optimizer="adam")
+    unit = data.load("shapes", "test[:16]", batch_size=8, with_labels=False)  # [0, 1] floats
+    raw = data.load("shapes", "test[:16]", batch_size=8, with_labels=False, value_range=None)
+    scaled = r"takes images as the dataset gives them.*value_range=None\) keeps them uint8"
+    for method, call in [("fit", lambda: dae.fit(unit, epochs=1, verbose=0)),
+                         ("predict", lambda: dae.predict(unit, verbose=0))]:
+        with pytest.raises(ValueError, match=rf"DenoisingAutoEncoder\.{method} \(first batch\) "
+                                             + scaled):
+            call()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return _images((28, 28, 1), n=4) / 255.0
+
+    with pytest.raises(ValueError, match=r"fit \(first batch\) takes images as the dataset"):
+        dae.fit(Batches(), epochs=1, verbose=0)
+    crops = raw.map(lambda x: x[:, :20])
+    with pytest.raises(ValueError, match=r"fit expects 28x28 images .*got 20x28 images"):
+        dae.fit(crops, epochs=1, verbose=0)
+    legacy = DenoisingAutoEncoder((28, 28, 1), latent_dim=3, architecture="mlp", seed=0)
+    with pytest.raises(ValueError, match=r"input_range='0\.\.1'.*\(a uint8 dataset\).*"
+                                         r"default value_range=\(0, 1\) gives \[0, 1\]"):
+        legacy.fit(raw, epochs=1, verbose=0)
+    # The dataset's own images train (after the errors: JAX's fit state was restored).
+    loss = dae.fit(raw, epochs=1, verbose=0).history["loss"][0]
+    assert np.isfinite(loss) and 0.0 < loss < 1.0  # an MSE on the [0, 1] scale
+
+
 def test_fit_trains_on_the_dataset_images():
     """fit takes what predict takes: the uint8 images, without a channel axis too."""
     keras.utils.set_random_seed(0)

@@ -11,6 +11,11 @@ logits). `checked_fit` checks the data `fit` is given, on every backend:
   unchanged); a bad batch stops `fit` with the same `ValueError`.
 - Python generators, `keras.utils.PyDataset` and other iterables are not checked.
 
+The images of a `tf.data.Dataset` are checked the same way against a model's input
+contract (`guard_image_dataset`, used by `lrep_zoo.inputs.ImageInputsMixin`): dtype and
+shape from the `element_spec`, the values of the first batch of each pass inside the
+pipeline; `raise_data_errors` turns the pipeline's error back into a `ValueError`.
+
 It also warns when a model with `BatchNormalization` would train on a batch of one
 sample (degenerate batch statistics).
 
@@ -38,6 +43,9 @@ import numpy as np
 # the backend's error back into the ValueError of the concrete check.
 _MARKER = "lrep_zoo label check: "
 _MARKED = re.compile(re.escape(_MARKER) + r"([^\]]*)")
+# The image checks' messages hold brackets ("[0, 1]"): they end with their own mark.
+_IMAGE_MARKER, _IMAGE_END = "lrep_zoo image check: ", " (end of lrep_zoo image check)"
+_IMAGE_MARKED = re.compile(re.escape(_IMAGE_MARKER) + r"(.*?)" + re.escape(_IMAGE_END), re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +182,106 @@ def _check_validation(model, data, labels_to_check):
     return data
 
 
+def guard_image_dataset(dataset, image_shape, input_range: str = "0..255",
+                        owner: str = "The model"):
+    """`dataset` with its images checked against a model's input contract.
+
+    The dtype and shape of the images (the `x` of each element) are checked now, from
+    the `element_spec`; for float images, the values of the first batch of each pass
+    (each new iterator) inside the pipeline, by an assertion mapped over the dataset
+    (nothing is drawn from it). The error of a bad batch becomes the `ValueError` of the
+    array check under `raise_data_errors`. Elements whose `x` is not one tensor pass
+    unchecked.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros((4, 28, 28, 1), "uint8")).batch(2)
+    ds = guard_image_dataset(ds, (28, 28, 1), "0..255", owner="MyModel.fit")
+    ```
+    """
+    import tensorflow as tf
+
+    from lrep_zoo import inputs
+
+    element_spec = dataset.element_spec
+    spec = keras.utils.unpack_x_y_sample_weight(_as_tuple(element_spec))[0]
+    if not isinstance(spec, tf.TensorSpec):
+        return dataset
+    if spec.shape.rank is not None:
+        inputs.check_shape((None, *tuple(spec.shape)[1:]), image_shape, owner)
+    dtype = np.dtype(spec.dtype.as_numpy_dtype)
+    hint = inputs.DATASET_HINT[input_range]
+    if dtype.kind not in "uif":
+        raise ValueError(f"{owner} expects numeric images (uint8 or float), got dtype "
+                         f"{dtype.name} (the dataset's element_spec).")
+    if input_range == "0..1" and dtype.itemsize == 1:
+        raise ValueError(inputs.looks_0_255_message(owner, dtype, "255 (a uint8 dataset)", hint))
+    if dtype.kind != "f":
+        return dataset
+    if input_range == "0..255":
+        message = inputs.unit_floats_message(owner + " (first batch)", dtype, "{}", "{}", hint)
+    else:
+        message = inputs.looks_0_255_message(owner + " (first batch)", dtype, "{}", hint)
+
+    def guard(index, element):
+        images = keras.utils.unpack_x_y_sample_weight(_as_tuple(element))[0]
+        values = tf.cast(images, tf.float32)
+        low, high = tf.reduce_min(values), tf.reduce_max(values)
+        if input_range == "0..255":
+            bad, shown = (high > 0.0) & (high <= 1.0), [low, high]
+        else:
+            bad, shown = high > inputs._UNIT_RANGE_LIMIT, [high]
+        assertion = tf.debugging.Assert(
+            (index > 0) | tf.logical_not(bad),
+            [tf.strings.format(_IMAGE_MARKER + message + _IMAGE_END, shown)])
+        with tf.control_dependencies([assertion]):
+            return tf.nest.map_structure(tf.identity, element)
+
+    return dataset.enumerate().map(guard)
+
+
+class _StateSnapshot(keras.callbacks.Callback):
+    """Records the fit state when `fit` / `evaluate` / `predict` begin: on JAX the
+    optimizer and metrics are built then and their values still attached."""
+
+    def __init__(self):
+        super().__init__()
+        self.before = None
+
+    def _snapshot(self, logs=None):
+        self.before = _jax_state(self.model)
+
+    on_train_begin = on_test_begin = on_predict_begin = _snapshot
+
+
+def raise_data_errors(model, run: Callable, args=(), kwargs=None):
+    """`run(*args, **kwargs)` (`fit`, `evaluate` or `predict`), with the error of a
+    `guard_image_dataset` check raised as its `ValueError`; on JAX, the model's state is
+    made usable again first (as after a label error: `_restore_jax_state`)."""
+    kwargs = dict(kwargs or {})
+    snapshot = None
+    if keras.backend.backend() == "jax" and len(args) <= 5:  # `callbacks` not positional
+        snapshot = _StateSnapshot()
+        callbacks = kwargs.get("callbacks")
+        if callbacks is None or isinstance(callbacks, (list, tuple)):
+            kwargs["callbacks"] = [*(callbacks or []), snapshot]
+        else:
+            snapshot = None
+    before = _jax_state(model) if snapshot is not None else None
+    try:
+        return run(*args, **kwargs)
+    except Exception as e:  # the dataset's assertion, raised by the backend's iterator
+        match = _IMAGE_MARKED.search(str(e))
+        if match is None or isinstance(e, ValueError):
+            raise
+        if snapshot is not None:
+            _restore_jax_state(model, snapshot.before or before)
+        # The backend prints the assertion's string with escaped quotes.
+        raise ValueError(match.group(1).replace("\\'", "'").strip()) from None
+
+
 def has_batch_normalization(model) -> bool:
     """Whether `model` or a model nested in it has a `BatchNormalization` layer."""
     return any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(model))
@@ -263,11 +371,15 @@ def checked_fit(model, fit: Callable, args, kwargs, labels_to_check: Callable | 
 def _jax_state(model):
     """`(variable, value)` for the whole fit state (JAX arrays: references, no copy)."""
     variables, seen = [], set()
-    optimizer = model.optimizer.variables if model.optimizer is not None else []
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = optimizer.variables if optimizer is not None else []
     for v in [*model.variables, *model.metrics_variables, *optimizer]:
         if id(v) not in seen:
             seen.add(id(v))
-            variables.append((v, v.value))
+            try:
+                variables.append((v, v.value))
+            except Exception:  # detached (inside a JAX fit): nothing to keep
+                pass
     return variables
 
 
