@@ -104,6 +104,7 @@ def run(config: Config | None = None) -> dict:
     import keras
 
     from lrep_zoo import data, reporting, viz
+    from lrep_zoo.inputs import input_scale, to_model_range
     from lrep_zoo.models import DenoisingAutoEncoder
 
     c = config or Config()
@@ -130,17 +131,22 @@ def run(config: Config | None = None) -> dict:
     train_seconds = time.perf_counter() - start
     model.load_weights(best)
     best.unlink()
-    # config.json, model.weights.h5 (uncompiled copy) and metadata.json; scored as reloaded.
-    model.save_to_preset(out, command=command(NAME, c), overwrite=True,
-                         extra_metadata={"recipe": NAME})
+    # Trained on images / 255; published with the input contract (the dataset's uint8 /
+    # float 0..255 images, as the dae_mnist preset): the same weights, input_range
+    # "0..255" (ImageRescaling inside). config.json, model.weights.h5 (uncompiled copy)
+    # and metadata.json; scored as reloaded.
+    published = DenoisingAutoEncoder.from_config({**model.get_config(), "input_range": "0..255"})
+    published.set_weights(model.get_weights())
+    published.save_to_preset(out, command=command(NAME, c), overwrite=True,
+                             extra_metadata={"recipe": NAME})
     final = DenoisingAutoEncoder.from_preset(out)
 
     scores = evaluate(final, data_dir=c.data_dir, seed=c.seed, limit=c.test_images)
     keras.utils.set_random_seed(c.seed)
     sample = x_test[:12]
-    noisy = keras.ops.convert_to_numpy(final.corrupt(sample))
+    noisy = keras.ops.convert_to_numpy(final.corrupt(to_model_range(sample, final, "0..1")))
     grid = viz.save_rows(
-        [np.clip(noisy, 0, 1), sample, final.predict(noisy, verbose=0)],
+        [np.clip(noisy / input_scale(final), 0, 1), sample, final.predict(noisy, verbose=0)],
         out / "denoising_grid.png", scale=2,
     )
     metrics = {

@@ -82,6 +82,8 @@ def test_train_recipe_writes_outputs(tmp_path, shared_data_dir):
           "--train-images", "4500", "--test-images", "500", "--output-dir", str(out)])
     for name in ("model.weights.h5", "config.json", "metrics.json", "denoising_grid.png"):
         assert (out / name).is_file(), name
+    # Published with the input contract, as the dae_mnist preset (trained on images / 255).
+    assert json.loads((out / "config.json").read_text())["config"]["input_range"] == "0..255"
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
     # One epoch on 500 images left the output worse than its noisy input (6.4 vs 10.5 dB).
