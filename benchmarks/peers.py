@@ -6,6 +6,7 @@
 | `GAN` non-saturating (DCGAN)     | `keras_io.GAN`: keras-io DCGAN `train_step`             |
 | `GAN` wgan_gp, n_critic 5        | `keras_io.GAN(objective="wgan_gp")`: keras-io WGAN-GP   |
 | `HybridNet` ConvLarge, 2 branches| `torch_hybridnet`: plain PyTorch step (any backend)     |
+| `HybridNet` (`hybridnet_bn`)     | `keras_bn`: the same model on Keras' BatchNormalization |
 
 Both sides of a pair start from the same weights (the reference's networks are a
 copy of lrep_zoo's) and see the same batches; each timing is `steps` optimizer
@@ -22,6 +23,7 @@ forces one setting on both sides (torch: gradient penalties never compile).
     python benchmarks/peers.py                                  # all, every backend
     python benchmarks/peers.py --models hybridnet --backends torch tensorflow
     python benchmarks/peers.py --models vae dcgan --steps 5 --repeats 3
+    KERAS_BACKEND=torch python benchmarks/peers.py --worker --profile --hybridnet-batch-size 4
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _timing  # noqa: E402
 
-MODELS = ("vae", "dcgan", "wgan_gp", "hybridnet")
+MODELS = ("vae", "dcgan", "wgan_gp", "hybridnet", "hybridnet_bn")
 
 
 def _jit(mode: str, backend: str, penalty: bool = False):
@@ -116,6 +118,29 @@ def pair_hybridnet(batch_size, steps, jit):
     return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size)
 
 
+def pair_hybridnet_bn(batch_size, steps, jit):
+    """lrep_zoo's HybridNet (fused BatchNormalization) vs the same model on Keras' layer."""
+    import keras
+    import numpy as np
+
+    from lrep_zoo.models.hybridnet import experiment
+    from references import keras_bn
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch_size * steps, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=len(x))
+    y = np.where(np.arange(len(x)) % 5 == 0, y, -1).astype("int64")
+    keras.utils.set_random_seed(0)
+    ours = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
+    keras.utils.set_random_seed(0)
+    with keras_bn.keras_batch_normalization():
+        ref = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
+    ref.set_weights(ours.get_weights())
+    for model in (ours, ref):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+    return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size)
+
+
 def build(name, args, backend):
     jit = _jit(args.jit, backend, penalty=name == "wgan_gp")
     if name == "vae":
@@ -126,11 +151,13 @@ def build(name, args, backend):
         return pair_gan("wgan_gp", 5, args.batch_size, args.steps, jit), jit
     if name == "hybridnet":
         return pair_hybridnet(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
+    if name == "hybridnet_bn":
+        return pair_hybridnet_bn(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
     raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
 
 
 def _steps(name, args):
-    return args.hybridnet_steps if name == "hybridnet" else args.steps
+    return args.hybridnet_steps if name.startswith("hybridnet") else args.steps
 
 
 def worker(args) -> dict:
@@ -163,12 +190,44 @@ def worker(args) -> dict:
     return out
 
 
+PROFILED_OPS = ("aten::copy_", "aten::native_batch_norm", "aten::native_batch_norm_backward",
+                "aten::mean", "aten::sum", "aten::mul", "aten::sub", "aten::add",
+                "aten::convolution", "aten::convolution_backward")
+
+
+def profile(args) -> dict:
+    """torch only: op counts and CPU times of one HybridNet step of each side (`--profile`).
+
+    Uses `torch.profiler` (CPU activities) on one `fit` step after a warm-up step.
+    """
+    import keras
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    if keras.backend.backend() != "torch":
+        raise ValueError("--profile needs KERAS_BACKEND=torch.")
+    pair = pair_hybridnet(args.hybridnet_batch_size, 1, False)
+    out = {}
+    for name, side in zip(("lrep_zoo", "reference"), pair):
+        side.run(1)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            side.run(1)
+        events = {e.key: e for e in prof.key_averages()}
+        out[name] = {op: {"count": events[op].count if op in events else 0,
+                          "self_cpu_ms": round(events[op].self_cpu_time_total / 1e3, 1)
+                          if op in events else 0.0} for op in PROFILED_OPS}
+        out[name]["total_cpu_ms"] = round(
+            sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3, 1)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true",
                         help="measure on the current KERAS_BACKEND and print JSON")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=[m for m in MODELS if m != "hybridnet_bn"],
+                        choices=MODELS)
     parser.add_argument("--backends", nargs="+", default=None, choices=_timing.BACKENDS)
     parser.add_argument("--jit", default="fast", choices=["fast", "auto", "true", "false"])
     parser.add_argument("--batch-size", type=int, default=64)
@@ -177,7 +236,12 @@ def main(argv=None):
     parser.add_argument("--hybridnet-steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--name", default="peers", help="results file benchmarks/results/NAME.json")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --worker on torch: op counts of one HybridNet step per side")
     args = parser.parse_args(argv)
+    if args.worker and args.profile:
+        print(json.dumps(profile(args)))
+        return
     if args.worker:
         print(json.dumps(worker(args)))
         return
