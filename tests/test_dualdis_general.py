@@ -6,7 +6,7 @@ import pytest
 
 import keras
 
-from lrep_zoo.models.dualdis import DualDis, metrics, networks, probes
+from lrep_zoo.models.dualdis import AreaResize, DualDis, metrics, networks, probes
 from lrep_zoo.models.dualdis.dualdis import _adversarial, _ce, _label_mask, _masked_mean
 
 pytestmark = pytest.mark.backends
@@ -24,6 +24,13 @@ def _binary(shape=(32, 32, 3), **kwargs):
     kwargs = {**TINY, "input_size": shape[0] if shape[0] == shape[1] else 32, **kwargs}
     return DualDis(image_shape=shape, num_classes_y=NY, attributes="binary", num_attributes=K,
                    **kwargs)
+
+
+@pytest.fixture(scope="module")
+def binary_model():
+    """One untrained 32x32x3 binary DualDis for the tests that do not train it (on JAX
+    every new weight shape compiles its initializer: building is the slow part)."""
+    return _binary(adversarial_weight_z=0.5)
 
 
 def _images(n, shape, seed=0):
@@ -58,17 +65,16 @@ def test_networks_follow_input_size_and_channels():
     assert parts["decoder"].output_shape == (None, 64, 64, 1)
     assert [p.count_params() for p in parts.values()] == [
         52192, 114528, 114528, 490529, 3078, 1134, 9558, 7614]  # counted on the Yale-B-only code
-    # Built networks for each size and channel count (their forward pass: the tests below).
-    for shape, size in [((32, 32, 1), 32), ((32, 32, 3), 32), ((128, 128, 1), 128),
-                        ((128, 128, 3), 128), ((48, 40, 1), 32)]:
-        model = _binary(shape, input_size=size)
-        assert model.encoder.output_shape == (None, 8, 8, networks.encoder_filters(size, 0.125)[-1])
-        assert model.encoder_z.output_shape == (None, 8)
-        assert model.decoder.output_shape == (None, size, size, shape[-1])
-        assert model.head_z.output_shape == (None, K)
+    # Built networks for other sizes and channel counts (32x32x3: the tests below).
+    for size, channels in [(32, 1), (128, 3)]:
+        parts = networks.dualdis_networks((size, size, channels), latent_dim=8, num_outputs_z=K,
+                                          width=0.125)
+        assert parts["encoder"].output_shape == (None, 8, 8, networks.encoder_filters(size, 0.125)[-1])
+        assert parts["encoder_z"].output_shape == (None, 8)
+        assert parts["decoder"].output_shape == (None, size, size, channels)
     # Rectangular images are area-resized inside to the square input size.
     x = np.random.default_rng(0).uniform(0, 255, (1, 48, 40, 1)).astype("float32")
-    assert tuple(model.preprocess(x).shape) == (1, 32, 32, 1)
+    assert tuple(AreaResize(32, 32)(x).shape) == (1, 32, 32, 1)
 
 
 def test_yaleb_presets_load_unchanged():
@@ -124,8 +130,8 @@ def test_binary_losses_match_numpy():
         np.testing.assert_allclose(float(_np(got)), want, rtol=1e-5)
 
 
-def test_model_losses_and_masks_against_numpy():
-    model = _binary(adversarial_weight_z=0.5)
+def test_model_losses_and_masks_against_numpy(binary_model):
+    model = binary_model
     x = _images(4, (32, 32, 3), seed=1)
     y, z = _labels(4, seed=1)
     _, disc = model.disc_loss((x, (y, z)), training=False)
@@ -155,14 +161,14 @@ def test_categorical_unlabelled_rows_are_left_out():
                                -log_p[rows, zc[rows]].mean(), rtol=1e-5)
 
 
-def test_binary_arguments_and_labels_are_checked():
+def test_binary_arguments_and_labels_are_checked(binary_model):
     with pytest.raises(ValueError, match="needs num_attributes"):
         DualDis(attributes="binary")
     with pytest.raises(ValueError, match="attributes must be one of"):
         DualDis(attributes="multilabel")
     with pytest.raises(ValueError, match="num_attributes is for attributes='binary'"):
         DualDis(num_attributes=3)
-    model = _binary()
+    model = binary_model
     model.compile(optimizer={"main": keras.optimizers.Adam(1e-3), "disc": keras.optimizers.Adam(1e-3)})
     x = _images(4, (32, 32, 3))
     y, z = _labels(4)
@@ -173,8 +179,8 @@ def test_binary_arguments_and_labels_are_checked():
     assert int(model.optimizer.iterations) == 0
 
 
-def test_binary_edit_classify_save_load_and_export(tmp_path):
-    model = _binary()
+def test_binary_edit_classify_save_load_and_export(binary_model, tmp_path):
+    model = binary_model
     x = _images(3, (32, 32, 3))
     probs = model.predict(x, verbose=0)  # classify, compiled
     assert probs["z"].shape == (3, K) and probs["z_adv"].shape == (3, K)
