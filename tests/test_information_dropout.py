@@ -7,7 +7,7 @@ from keras import ops
 
 import lrep_zoo  # noqa: F401  (registers the layers with Keras)
 from lrep_zoo.layers import InformationDropout
-from lrep_zoo.models.shade.classifiers import lenet
+from lrep_zoo.models.shade.classifiers import lenet, mlp
 
 pytestmark = pytest.mark.backends
 
@@ -84,13 +84,13 @@ def test_noise_at_training_only_and_seeded():
     np.testing.assert_array_equal(ops.convert_to_numpy(layer([f, x])), f)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer([f, x], training=False)), f)
     # Noise: log(z / f) / alpha ~ N(0, 1), a fresh draw per call.
-    big_f = np.ones((2000, 4), "float32")
-    big_x = np.random.default_rng(4).normal(size=(2000, 5)).astype("float32")
+    big_f = np.ones((1000, 4), "float32")
+    big_x = np.random.default_rng(4).normal(size=(1000, 5)).astype("float32")
     alpha = ops.convert_to_numpy(layer.compute_alpha(big_x))
     z1 = ops.convert_to_numpy(layer([big_f, big_x], training=True))
     z2 = ops.convert_to_numpy(layer([big_f, big_x], training=True))
     eps = np.log(z1) / alpha
-    assert abs(eps.mean()) < 0.05 and abs(eps.std() - 1.0) < 0.05
+    assert abs(eps.mean()) < 0.06 and abs(eps.std() - 1.0) < 0.06
     assert not np.allclose(z1, z2)
     # Seeded: a copy with the same seed and weights draws the same noise.
     twin = InformationDropout.from_config(layer.get_config())
@@ -112,37 +112,35 @@ def _conv_net(beta=1.0, prior="log_uniform", activation="relu"):
     return keras.Model(x, out)
 
 
+def _dense_net(beta):
+    inputs = keras.Input((16,))
+    f = keras.layers.Dense(6, activation="relu")(inputs)
+    z = InformationDropout(beta, 40, seed=3, name="drop")([f, inputs])
+    model = keras.Model(inputs, keras.layers.Dense(2)(z))
+    model.compile(keras.optimizers.SGD(0.5),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=SMOKE_JIT)
+    return model, model.get_layer("drop")
+
+
 def test_gradient_reaches_the_alpha_predictor():
     rng = np.random.default_rng(5)
-    x = rng.random((40, 8, 8, 1)).astype("float32")
-    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("int64")
-    model = _conv_net(beta=1.0)
-    drop = model.get_layer("drop")
+    x = rng.normal(size=(40, 16)).astype("float32")
+    y = (x.mean(axis=1) > 0).astype("int64")
+    model, drop = _dense_net(beta=1.0)
     before = [ops.convert_to_numpy(w) for w in drop.alpha_predictor.weights]
     penalty = lambda: float(np.mean(-np.log(ops.convert_to_numpy(  # noqa: E731
         drop.compute_alpha(x)) / 0.701)))
     start = penalty()
-    model.compile(keras.optimizers.SGD(0.5),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=SMOKE_JIT)
     model.fit(x, y, batch_size=20, epochs=3, verbose=0)
     after = [ops.convert_to_numpy(w) for w in drop.alpha_predictor.weights]
     assert all(np.abs(a - b).max() > 1e-4 for a, b in zip(after, before))
     assert penalty() < start  # the KL term pushes alpha up
 
-    # The task loss alone (beta 0) also trains the predictor, through the noise
-    # (a Dense net: one more cheap compile).
-    inputs = keras.Input((64,))
-    f = keras.layers.Dense(6, activation="relu")(inputs)
-    drop = InformationDropout(0.0, 40, seed=3)([f, inputs])
-    model = keras.Model(inputs, keras.layers.Dense(2)(drop))
-    drop = model.layers[-2]
+    # The task loss alone (beta 0) also trains the predictor, through the noise.
+    model, drop = _dense_net(beta=0.0)
     before = ops.convert_to_numpy(drop.alpha_predictor.kernel)
-    model.compile(keras.optimizers.SGD(0.5),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=SMOKE_JIT)
-    model.fit(x.reshape(40, 64), y, batch_size=20, epochs=1, verbose=0)
-    assert isinstance(drop, InformationDropout) and drop.beta == 0.0
+    model.fit(x, y, batch_size=20, epochs=1, verbose=0)
     assert np.abs(ops.convert_to_numpy(drop.alpha_predictor.kernel) - before).max() > 1e-6
 
 
@@ -160,14 +158,19 @@ def test_serialization_round_trip(tmp_path):
 
 
 def test_classifier_plug_in():
-    net = lenet((28, 28, 1), 4, filters=(2, 2), dense=(8,), regularizer="information_dropout",
-                weight=3.0, train_size=100)
+    net = mlp((4, 4, 1), 3, hidden=(8, 6), regularizer="information_dropout", weight=3.0,
+              train_size=100)
     names = [l.name for l in net.layers if isinstance(l, InformationDropout)]
-    assert names == ["conv1_information_dropout", "conv2_information_dropout",
-                     "fc1_information_dropout"]
+    assert names == ["fc1_information_dropout", "fc2_information_dropout"]
     assert all(net.get_layer(n).train_size == 100 for n in names)
     with pytest.raises(ValueError, match="needs `train_size`"):
-        lenet((28, 28, 1), 4, regularizer="information_dropout", weight=3.0)
+        mlp((4,), 2, regularizer="information_dropout", weight=3.0)
+    if BACKEND == "tensorflow":  # conv geometry (JAX builds convs slowly in eager mode)
+        net = lenet((28, 28, 1), 4, filters=(2, 2), dense=(8,),
+                    regularizer="information_dropout", weight=3.0, train_size=100)
+        names = [l.name for l in net.layers if isinstance(l, InformationDropout)]
+        assert names == ["conv1_information_dropout", "conv2_information_dropout",
+                         "fc1_information_dropout"]
 
 
 def test_bad_arguments():
