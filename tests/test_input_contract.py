@@ -190,7 +190,7 @@ def test_datasets_are_checked_like_arrays():
 
     dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=3, architecture="mlp", seed=0,
                                input_range="0..255")
-    dae.compile(optimizer="adam")
+    dae.compile(optimizer="adam", run_eagerly=keras.backend.backend() != "jax")  # no traces
     unit = data.load("shapes", "test[:16]", batch_size=8, with_labels=False)  # [0, 1] floats
     raw = data.load("shapes", "test[:16]", batch_size=8, with_labels=False, value_range=None)
     scaled = r"takes images as the dataset gives them.*value_range=None\) keeps them uint8"
