@@ -17,7 +17,7 @@ import keras
 from lrep_zoo.models.dualdis.dualdis import DualDis, _ce
 
 NY, NZ, WIDTH = 4, 3, 5
-SHAPE = (64, 64, 1)
+SHAPE = (16, 16, 1)
 OPTIONS = dict(adversaries=2, adversary_steps=2, adversary_reset_every=4, code_noise_z=0.5,
                code_width_z=WIDTH)
 
@@ -35,7 +35,7 @@ def _numpy(values):
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    m = DualDis(image_shape=SHAPE, num_classes_y=NY, num_classes_z=NZ, latent_dim=16,
+    m = DualDis(image_shape=SHAPE, num_classes_y=NY, num_classes_z=NZ, latent_dim=16, input_size=16,
                 network_width=0.25, **OPTIONS)
     m.compile(optimizer={"main": keras.optimizers.Adam(0.0), "disc": keras.optimizers.Adam(0.0)},
               jit_compile=keras.backend.backend() == "jax")
