@@ -210,12 +210,13 @@ def run(config: Config | None = None) -> dict:
     }
     path = out / "results.json"
 
-    def published(model, reg, w):
+    def published(model, reg, w, train_size):
         # Trained on prepared floats (x / 255); published with lrep_zoo's input contract:
         # the same weights behind an ImageRescaling layer (uint8 / float 0..255 images).
         preset = shade_experiment.build_classifier(
             arch, x_pool.shape[1:], common["num_classes"], reg, w, hidden,
-            config.dropout_rate, config.shade_momentum, input_range="0..255")
+            config.dropout_rate, config.shade_momentum, input_range="0..255",
+            train_size=train_size)
         preset.set_weights(model.get_weights())
         return preset
 
@@ -247,7 +248,8 @@ def run(config: Config | None = None) -> dict:
                            "seed": seed, **scores, "train_seconds": round(seconds, 1)}
                 if config.save_presets:
                     run_out["preset"] = str(save_to_preset(
-                        published(model, reg, weights.get(reg)),
+                        published(model, reg, weights.get(reg),
+                                  len(_labelled_indices(y_pool, n, seed))),
                         out / f"{arch}_{n}_{reg}_seed{seed}",
                         command=command(NAME, config), overwrite=True,
                         extra_metadata={"recipe": NAME, **run_out, "steps": steps,
