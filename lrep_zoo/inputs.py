@@ -211,8 +211,9 @@ def checked_image_data(data, image_shape: Sequence[int], input_range: str = "0..
       the dataset: seeded shuffles are unchanged). A bad first batch stops `fit` with the
       `ValueError` of the array check, which also says how `lrep_zoo.data.load` gives
       images in the model's range (`value_range=None` for `"0..255"`).
-    - A `keras.utils.PyDataset`: its first batch (`data[0]`), now.
-    - Generators and other iterables: unchecked.
+    - `keras.utils.PyDataset`s, generators and other iterables: unchecked (reading a
+      batch ahead of `fit` would advance a `PyDataset`'s own random draws, e.g.
+      `RelightingBatches`' augmentations, and change the training run).
 
     Example:
 
@@ -221,20 +222,12 @@ def checked_image_data(data, image_shape: Sequence[int], input_range: str = "0..
     checked_image_data(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1)
     ```
     """
-    import keras
-
     if is_array_input(data):
         return check_images(data, image_shape, input_range, owner)
     if hasattr(data, "element_spec"):
         from lrep_zoo.training.data_checks import guard_image_dataset
 
         return guard_image_dataset(data, image_shape, input_range, owner)
-    if isinstance(data, keras.utils.PyDataset) and len(data):
-        first = data[0]
-        images = keras.utils.unpack_x_y_sample_weight(
-            tuple(first) if isinstance(first, (tuple, list)) else first)[0]
-        if is_array_input(images):
-            check_images(images, image_shape, input_range, owner + " (first batch)")
     return data
 
 
