@@ -217,3 +217,21 @@ def test_cluttered_mnist_is_deterministic_and_labelled():
         cluttered_mnist(digits.astype("float32"), labels)
     with pytest.raises(ValueError, match="canvas_size"):
         cluttered_mnist(digits, labels, canvas_size=28)
+
+
+def test_region_scores_of_the_recipe():
+    from lrep_zoo.data.cluttered_mnist import CLUTTER, DIGIT
+    from lrep_zoo.recipes.information_dropout_mnist import region_scores
+
+    regions = np.zeros((2, 4, 4), "uint8")
+    regions[:, 0, :2] = DIGIT  # 4 digit pixels
+    regions[:, 3, :] = CLUTTER  # 8 clutter pixels
+    alpha = np.full((2, 4, 4), 0.5)
+    alpha[regions == DIGIT] = 0.1
+    alpha[regions == CLUTTER] = 0.3
+    scores = region_scores(alpha, regions)
+    np.testing.assert_allclose([scores["digit"], scores["clutter"], scores["background"]],
+                               [0.1, 0.3, 0.5])
+    np.testing.assert_allclose(scores["clutter_share"], 8 * 0.3 / (8 * 0.3 + 4 * 0.1))
+    np.testing.assert_allclose(scores["clutter_area_share"], 8 / 12)
+    np.testing.assert_allclose(scores["clutter_over_digit"], 3.0)
