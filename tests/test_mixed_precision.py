@@ -222,9 +222,10 @@ def test_mixed_float16_wraps_each_phase_optimizer_in_a_loss_scale_optimizer():
     assert plain.get_compile_config()["auto_scale_loss"] is False
 
 
-def test_mixed_float16_loss_scaled_phases_train_like_float32():
+def test_mixed_float16_loss_scaled_phases_train_like_float32(tmp_path):
     """A WGAN-GP under mixed_float16: every phase's gradients are scaled by its
-    LossScaleOptimizer and unscaled on apply (the update matches float32's)."""
+    LossScaleOptimizer and unscaled on apply (the update matches float32's); the
+    phases' loss scales are saved with the model."""
     if BACKEND == "jax":
         pytest.skip("JAX: a MultiPhaseModel refuses mixed_float16 loss scaling (tested above)")
     if BACKEND == "torch":
@@ -246,6 +247,31 @@ def test_mixed_float16_loss_scaled_phases_train_like_float32():
         assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**8
         assert int(keras.ops.convert_to_numpy(optimizer.iterations)) >= 2  # no step skipped
     _assert_like_float32("GAN-wgan_gp", logs, update)
+    _check_loss_scales_are_saved(model, tmp_path)
+
+
+def _scales(model):
+    return {name: (float(keras.ops.convert_to_numpy(o.dynamic_scale)),
+                   int(keras.ops.convert_to_numpy(o.step_counter)))
+            for name, o in model.phase_optimizers.items()}
+
+
+def _check_loss_scales_are_saved(model, tmp_path):
+    """Each phase's dynamic loss scale and its count of finite steps travel in the
+    `.keras` file and in weight files (`BackupAndRestore`), as the one
+    LossScaleOptimizer of a single-optimizer Keras model does."""
+    trained = _scales(model)
+    assert all(counter >= 2 for _, counter in trained.values()), trained  # 0 when built
+    model.save(tmp_path / "gan.keras")
+    assert _scales(keras.saving.load_model(tmp_path / "gan.keras")) == trained
+    model.save_weights(tmp_path / "gan.weights.h5")
+    fresh = models.GAN(**SMALL_GAN, objective="wgan_gp")
+    fresh.compile(optimizer={
+        name: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LEARNING_RATE),
+                                                  initial_scale=2.0**4)
+        for name in ("discriminator", "generator")})
+    fresh.load_weights(tmp_path / "gan.weights.h5")
+    assert _scales(fresh) == trained
 
 
 def test_recipe_flag_sets_the_policy_and_is_recorded():

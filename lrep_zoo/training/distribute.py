@@ -16,7 +16,6 @@ This module is the thin layer that makes both look the same to a user:
 - `num_replicas_in_sync()`, `replica_id()`: where the running step is.
 - `scale_loss_for_distribution(loss)`: what a `compute_loss` override returns, so
   that the replicas' summed gradients are those of the global-batch mean.
-- `reducible_logs(logs)`: step logs Keras can reduce across TF workers.
 - `replica_random(draw, shape)`: random draws inside a train step that give each
   replica its own slice of the global batch's draw, so that training on N replicas
   uses the same noise as on one device (used by the models' noise layers).
@@ -36,6 +35,12 @@ What is per replica and what is synchronised (measured in `tests/test_distribute
 - EMA teachers (HybridNet's Mean Teacher) are updated from the mirrored student
   weights, which are identical on every replica, so they stay identical.
 - torch: no data-parallel engine in Keras 3; `data_parallel` raises a ValueError.
+
+Several TensorFlow workers: the strategy `data_parallel()` enters is TF's
+`MultiWorkerMirroredStrategy` with a `reduce` that accepts what Keras 3.15's `fit`
+gives it (a nest of per-replica batches, scalar logs; see
+`_keras_fit_multi_worker_strategy`): with TF's own class `fit` fails for every model
+(tensorflow/tensorflow#72388), so enter `data_parallel()` rather than building one.
 
 Example:
 
@@ -305,30 +310,6 @@ def scale_loss_for_distribution(loss):
     return loss * ops.cast(1.0 / n, loss.dtype)
 
 
-def reducible_logs(logs: dict) -> dict:
-    """Train/test-step logs that Keras can reduce across `MultiWorkerMirroredStrategy` workers.
-
-    Keras 3's TensorFlow `fit` reduces each log across workers with
-    `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid
-    reduction dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388).
-    Under that strategy each log gets a leading axis of length 1 (reduced back to a
-    scalar); elsewhere the logs are returned as they are. `MultiPhaseModel` uses it.
-
-    Example:
-
-    ```python
-    return distribute.reducible_logs({k: t.result() for k, t in trackers.items()})
-    ```
-    """
-    if _BACKEND != "tensorflow":
-        return logs
-    import tensorflow as tf
-
-    if not isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        return logs
-    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
-
-
 def replica_id():
     """The index of the running replica in its sync group (0 outside a replica step).
 
@@ -410,8 +391,36 @@ def _multi_worker_strategy():
     # One MultiWorkerMirroredStrategy per process: TensorFlow starts its gRPC
     # server on the first one and cannot start another.
     if not _MULTI_WORKER:
-        import tensorflow as tf
-
         _tf_config_workers()
-        _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        _MULTI_WORKER.append(_keras_fit_multi_worker_strategy()())
     return _MULTI_WORKER[0]
+
+
+def _keras_fit_multi_worker_strategy():
+    """`tf.distribute.MultiWorkerMirroredStrategy` with the `reduce` Keras 3's `fit` needs.
+
+    Keras 3.15's TensorFlow `fit` calls `strategy.reduce` in two ways that TF's
+    collective strategy rejects: on the nest of a per-replica batch `(x, y)` when it
+    builds the model ("Attempt to convert a value (PerReplica ...) to a Tensor"), and
+    on scalar step logs with `axis=0` ("Invalid reduction dimension 0",
+    tensorflow/tensorflow#72388). This subclass reduces a nest leaf by leaf and a
+    per-replica scalar across replicas (`axis=None`), as `MirroredStrategy` does.
+    """
+    import tensorflow as tf
+
+    base = tf.distribute.MultiWorkerMirroredStrategy
+
+    class MultiWorkerMirroredStrategy(base):
+        def reduce(self, reduce_op, value, axis):
+            def one(v):
+                if v is None:
+                    return None
+                local = self.experimental_local_results(v)
+                scalar = bool(local) and getattr(local[0], "shape", None) is not None and (
+                    len(local[0].shape) == 0
+                )
+                return base.reduce(self, reduce_op, v, None if scalar else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import keras
 
-from lrep_zoo.training import backend_ops, distribute
+from lrep_zoo.training import backend_ops
 from lrep_zoo.training.data_checks import checked_fit
 from lrep_zoo.training.seed_state import SeedStateMixin
 
@@ -62,8 +62,9 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
     torch (JAX: a ValueError; use "mixed_bfloat16", which needs no loss scaling).
     Each phase differentiates its optimizer's `scale_loss(loss)` and `apply` unscales
     (a step with non-finite gradients is skipped and the phase's scale halved); the
-    logs hold unscaled losses. The scales are not saved with the optimizer state (a
-    loaded model starts again from `initial_scale`).
+    logs hold unscaled losses. Each phase's dynamic scale and step counter are saved
+    with the model (`.keras`, weight files, `BackupAndRestore`), as Keras saves the
+    one `LossScaleOptimizer` of a single-optimizer model.
 
     Saving: `get_compile_config` records the phase optimizers (and `jit_compile`,
     `steps_per_execution`, ...), so `keras.saving.load_model` returns a compiled
@@ -232,8 +233,7 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
         self.phase_trackers[TOTAL_LOSS].update_state(total)
         if training:
             self.optimizer.iterations.assign_add(1)
-        logs = {key: t.result() for key, t in self.phase_trackers.items()}
-        return distribute.reducible_logs(logs)
+        return {key: t.result() for key, t in self.phase_trackers.items()}
 
 
 _UNSCALED_LOSS = "__unscaled_loss__"
