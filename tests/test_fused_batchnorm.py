@@ -102,9 +102,8 @@ def test_fused_op_gradients_in_x_gamma_beta_equal_keras_ops(axis, backend):
 
 
 def _net(bn_class):
-    inputs = keras.Input((6, 6, 2))
-    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = bn_class(name="bn")(x)
+    inputs = keras.Input((4, 4, 2))
+    x = bn_class(name="bn")(keras.layers.Dense(3, name="pointwise")(inputs))
     outputs = keras.layers.Dense(3, name="dense")(keras.layers.GlobalAveragePooling2D()(x))
     return keras.Model(inputs, outputs)
 
@@ -115,7 +114,7 @@ def test_training_under_jit_compile_and_keras_round_trip(tmp_path, backend):
     models = [_net(keras.layers.BatchNormalization), _net(BatchNormalization)]
     models[1].set_weights(models[0].get_weights())
     rng = np.random.default_rng(2)
-    x = (2.0 + rng.normal(size=(8, 6, 6, 2))).astype("float32")
+    x = (2.0 + rng.normal(size=(8, 4, 4, 2))).astype("float32")
     y = rng.normal(size=(8, 3)).astype("float32")
     # The fused layer under XLA / jax.jit (torch.compile takes minutes on CPU: eager
     # torch), Keras' twin without it.
