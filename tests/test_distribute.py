@@ -12,7 +12,8 @@ runs in the TensorFlow pass, the JAX one in the JAX pass (`-m backends`).
 Tolerances (SGD, 3 steps of global batch 8, float32, on `max_weight_diff`, the
 largest difference of any weight; the largest update is 2e-3 to 0.9), as measured:
 - JAX: 1e-5 for every model (DAE 7.5e-9, also under ModelParallel and on 2 processes;
-  WGAN-GP 1.2e-7; DualDis 1.8e-7; SHADE 1.2e-7).
+  WGAN-GP 1.2e-7, also on 2 processes, which CI runs for the DAE only; DualDis 1.8e-7;
+  SHADE 1.2e-7).
 - TF: DAE and WGAN-GP GAN 1e-5 (3.7e-9, 1.5e-7; 2 workers 3.7e-9, 1.2e-7); DualDis
   with synchronised BatchNorm 5e-3 (3.0e-7 for the test's 16x16 DualDis; 7.8e-4 at
   64x64, 2.0e-6 after one step): TF's synchronised BatchNorm computes the variance as
