@@ -24,6 +24,12 @@ def _np(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
+def _one_case_on_jax(backend, other_case):
+    if backend == "jax" and other_case:
+        pytest.skip("on JAX the layer runs Keras' own ops (no fused kernel): one case is "
+                    "checked (eager JAX ops compile one by one: seconds per case)")
+
+
 def _twins(shape, axis, rng):
     keras_bn = keras.layers.BatchNormalization(axis=axis, momentum=0.9)
     fused_bn = BatchNormalization(axis=axis, momentum=0.9)
@@ -41,7 +47,8 @@ def _twins(shape, axis, rng):
     (-1, (6, 5, 4, 7), False), (1, (6, 7, 5, 4), False), (-1, (10, 7), False),
     (-1, (6, 5, 4, 7), True),
 ])
-def test_outputs_statistics_and_input_gradients_equal_keras(axis, shape, masked):
+def test_outputs_statistics_and_input_gradients_equal_keras(axis, shape, masked, backend):
+    _one_case_on_jax(backend, shape != (6, 5, 4, 7) or masked)
     rng = np.random.default_rng(0)
     x = (3.0 + 2.0 * rng.normal(size=shape)).astype("float32")
     w = ops.convert_to_tensor(rng.normal(size=shape).astype("float32"))
@@ -71,6 +78,7 @@ def test_outputs_statistics_and_input_gradients_equal_keras(axis, shape, masked)
 @pytest.mark.backends
 @pytest.mark.parametrize("axis", [-1, 1])
 def test_fused_op_gradients_in_x_gamma_beta_equal_keras_ops(axis, backend):
+    _one_case_on_jax(backend, axis == 1)
     shape = (4, 6, 5, 3) if axis == -1 else (4, 3, 6, 5)
     channels = shape[axis]
     n = int(np.prod(shape))
