@@ -59,12 +59,7 @@ def test_networks_follow_input_size_and_channels():
     for bad in (48, 8, 100):
         with pytest.raises(ValueError, match="power of two"):
             DualDis(input_size=bad)
-    # The Yale-B network is the 64x64 case, layer for layer.
-    parts = networks.dualdis_networks((64, 64, 1))
-    assert parts["encoder"].output_shape == (None, 8, 8, 48)
-    assert parts["decoder"].output_shape == (None, 64, 64, 1)
-    assert [p.count_params() for p in parts.values()] == [
-        52192, 114528, 114528, 490529, 3078, 1134, 9558, 7614]  # counted on the Yale-B-only code
+    # The Yale-B network is the 64x64 case: test_yaleb_presets_load_unchanged.
     # Built networks for other sizes and channel counts (32x32x3: the tests below).
     for size, channels in [(32, 1), (128, 3)]:
         parts = networks.dualdis_networks((size, size, channels), latent_dim=8, num_outputs_z=K,
@@ -89,6 +84,10 @@ def test_yaleb_presets_load_unchanged():
     for name, (h_y, rec_mean) in expected.items():
         model = DualDis.from_preset(name)
         assert model.attributes == "categorical" and model.network_width == 1.0
+        parts = [getattr(model, p) for p in (*MAIN, "adversary_y", "adversary_z")]
+        assert [p.count_params() for p in parts] == [  # counted on the Yale-B-only code
+            52192, 114528, 114528, 490529, 3078, 1134, 9558, 7614]
+        assert model.encoder.output_shape == (None, 8, 8, 48)
         h = model.encode(x)
         np.testing.assert_allclose(_np(h[0])[:, :3], h_y, atol=2e-3)
         assert abs(float(_np(model.decode(*h)).mean()) - rec_mean) < 1e-4
