@@ -30,8 +30,9 @@ What is per replica and what is synchronised (measured in `tests/test_distribute
   is built with `synchronized=True` (models with BatchNorm take
   `synchronized_batchnorm=True`), which all-reduces them.
 - SHADE moving averages (p^z, mu^z): on JAX computed on the global batch. On
-  TensorFlow each replica computes them on its own slice and the assigned values
-  are averaged over the replicas (mirrored variables, `aggregation="mean"`).
+  TensorFlow each replica updates its own copy from its slice of the batch (like
+  BatchNorm's moving statistics; the copies differ, by 0.57 in the test), and the
+  saved / evaluated value is replica 0's.
 - EMA teachers (HybridNet's Mean Teacher) are updated from the mirrored student
   weights, which are identical on every replica, so they stay identical.
 - torch: no data-parallel engine in Keras 3; `data_parallel` raises a ValueError.
