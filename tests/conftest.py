@@ -1,11 +1,19 @@
 """Shared fixtures. Tests run offline; real images come from ../shared/data when present."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# JAX compiles every new shape's initializer and train step (a DualDis build: 45 s on 2 CPU
+# cores, 2 s from the cache); its persistent compilation cache shares them between the
+# xdist workers and the test subprocesses (resume, distribute, fresh-process loads).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), "lrep_zoo_tests_jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 def _shared_data_dir():

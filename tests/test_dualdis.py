@@ -177,6 +177,7 @@ def test_relit_surfaces_dataset():
     np.testing.assert_array_equal(again["test"]["image"], data["test"]["image"])
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="the demo is a DualDis.fit; JAX's fit is tested above (a minute of eager JAX compiles here; CI time)")
 def test_demo_writes_scores_and_grids(tmp_path):
     from lrep_zoo.models.dualdis.demo import demo
 
