@@ -13,7 +13,8 @@ Each constructor is a thin wrapper of the model class' `from_preset`
 (`PresetMixin`): `DualDis(weights="yaleb")` is
 `lrep_zoo.models.DualDis.from_preset("dualdis_yaleb")`. `ShadeLeNet` is a functional
 Keras model (an `ImageClassifier`): `from_preset("shade_lenet_mnist_1000")` (the module function,
-which loads any preset and `save_to_preset` folder).
+which loads any preset and `save_to_preset` folder); so is `InformationDropoutLeNet`
+(`infodrop_lenet_mnist_1000`).
 """
 
 from __future__ import annotations
@@ -197,6 +198,27 @@ def Siamese(weights: str | os.PathLike | None = "yaleb", **overrides):
     return _application("Siamese", weights, "yaleb", **overrides)
 
 
+def _functional_lenet(constructor: str, presets: dict, weights):
+    """A functional-LeNet preset of `presets` (short name -> preset name), as `constructor`.
+
+    `weights`: a short name of `presets`, None (random initialisation of the
+    `"mnist_1000"` architecture), a preset folder or a `.weights.h5` path.
+    """
+    default = presets["mnist_1000"]
+    if weights is None:
+        return load_preset(default, weights=None)
+    if str(weights) in presets:
+        return from_preset(presets[str(weights)])
+    if os.path.isdir(weights):
+        return from_preset(weights)
+    if os.path.sep in str(weights) or str(weights).endswith(".h5"):
+        return load_preset(default, weights=weights)
+    raise PresetError(
+        f"Unknown weights {weights!r} for {constructor}: pass one of {sorted(presets)}, "
+        f"None (random initialisation), the path of a .weights.h5 file or a preset folder."
+    )
+
+
 def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     """The SHADE paper's small LeNet, a functional `keras.Model` returning logits.
 
@@ -219,25 +241,40 @@ def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     """
     from lrep_zoo.models.shade.presets import LENET_PRESETS
 
-    default = LENET_PRESETS["mnist_1000"]
-    if weights is None:
-        return load_preset(default, weights=None)
-    if str(weights) in LENET_PRESETS:
-        return from_preset(LENET_PRESETS[str(weights)])
-    if os.path.isdir(weights):
-        return from_preset(weights)
-    if os.path.sep in str(weights) or str(weights).endswith(".h5"):
-        return load_preset(default, weights=weights)
-    raise PresetError(
-        f"Unknown weights {weights!r} for ShadeLeNet: pass one of {sorted(LENET_PRESETS)}, "
-        f"None (random initialisation), the path of a .weights.h5 file or a preset folder."
-    )
+    return _functional_lenet("ShadeLeNet", LENET_PRESETS, weights)
+
+
+def InformationDropoutLeNet(weights: str | os.PathLike | None = "mnist_1000"):
+    """The SHADE protocol's small LeNet with Information Dropout, a functional `keras.Model`.
+
+    `weights="mnist_1000"`: trained with Information Dropout (beta 1) after every hidden
+    activation on 1,000 MNIST labels (preset `infodrop_lenet_mnist_1000`); returns
+    logits, with no noise outside training. Takes images as they come (uint8 or float
+    0..255, shape (N, 28, 28, 1) or (N, 28, 28)), like every preset (an
+    `ImageClassifier`: `lrep_zoo.models.shade.classifiers`).
+
+    Args:
+        weights: `"mnist_1000"`, `None` (random initialisation of that architecture),
+            a `.weights.h5` path or a preset folder (`save_to_preset`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    net = lrep_zoo.applications.InformationDropoutLeNet(weights="mnist_1000")
+    logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
+    ```
+    """
+    from lrep_zoo.models.shade.presets import INFODROP_LENET_PRESETS
+
+    return _functional_lenet("InformationDropoutLeNet", INFODROP_LENET_PRESETS, weights)
 
 
 __all__ = [
     "DualDis",
     "GAN",
     "HybridNet",
+    "InformationDropoutLeNet",
     "MixingAutoEncoder",
     "ShadeLeNet",
     "Siamese",
