@@ -85,8 +85,8 @@ class Config:
         None, help="l_z (0: no lighting labels in training: the y-labels-only baselines)")
     reconstruction_weight: float | None = option(None, help="l_r (0: no decoder loss)")
     z_label_fraction: float = option(
-        1.0, help="keep the lighting label of this fraction of the training images (seeded "
-                  "per identity-balanced draw; the others get z = -1: semi-supervised)")
+        1.0, help="keep the lighting label of this fraction of the training images (a seeded "
+                  "random draw of rows; the others get z = -1: semi-supervised)")
     strict_validation: bool = option(
         False, help="also score the strict protocol on the VALIDATION split (probes trained "
                     "on 80 %% of train, early-stopped on the other 20 %%)")
