@@ -63,6 +63,11 @@ class InformationDropout(keras.layers.Layer):
     its slice of the global batch's draw. `alpha` and the penalty are computed in
     float32. `alpha(x)` itself is `compute_alpha(x)` (for noise maps).
 
+    With `predictor=False` the layer has no predictor of its own: it is called on
+    `[f, logits]`, `logits` of f's shape computed by the model (the Information
+    Dropout VAE's encoder head, `lrep_zoo.models.VAE(bottleneck="information_dropout")`),
+    and `alpha = 0.001 + max_alpha * sigmoid(logits)`.
+
     Args:
         beta: Float >= 0, the weight of the KL term (the paper uses 3.0, and
             <= 0.5 on cluttered MNIST).
@@ -76,6 +81,8 @@ class InformationDropout(keras.layers.Layer):
         padding: `"same"` or `"valid"`, padding of the `Conv2D` alpha predictor.
         data_format: `"channels_last"` or `"channels_first"` (rank-4 inputs).
         seed: Seed of the noise's `SeedGenerator`.
+        predictor: Boolean, `True` (default): alpha is predicted from `x` by the
+            layer's own `Dense`/`Conv2D`; `False`: `x` holds the alpha logits.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Example:
@@ -102,6 +109,7 @@ class InformationDropout(keras.layers.Layer):
         padding: str = "same",
         data_format: str | None = None,
         seed: int | None = None,
+        predictor: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +139,7 @@ class InformationDropout(keras.layers.Layer):
                              f"Received: data_format={data_format!r}")
         self.data_format = data_format
         self.seed = seed
+        self.predictor = bool(predictor)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _split(self, shapes_or_tensors):
@@ -155,21 +164,27 @@ class InformationDropout(keras.layers.Layer):
         units = f_shape[channel_axis]
         if units is None:
             raise ValueError(f"{self.name}: the unit axis of f must be known. Received: {f_shape}")
-        if rank == 2:
+        if not self.predictor:
+            if tuple(x_shape[1:]) != tuple(f_shape[1:]):
+                raise ValueError(
+                    f"{self.name}: with predictor=False the layer takes [f, alpha_logits] of "
+                    f"the same shape. Received: f shape {f_shape}, logits shape {x_shape}")
+        elif rank == 2:
             self.alpha_predictor = keras.layers.Dense(units, name="alpha_predictor",
                                                       dtype=self.dtype_policy)
         else:
             self.alpha_predictor = keras.layers.Conv2D(
                 units, self.kernel_size, strides=self.strides, padding=self.padding,
                 data_format=self.data_format, name="alpha_predictor", dtype=self.dtype_policy)
-        self.alpha_predictor.build(x_shape)
-        predicted = self.alpha_predictor.compute_output_shape(x_shape)
-        if tuple(predicted[1:]) != tuple(f_shape[1:]) and None not in predicted[1:]:
-            raise ValueError(
-                f"{self.name}: the alpha predictor maps x {x_shape} to {tuple(predicted)}, "
-                f"not to f's shape {f_shape}: give the kernel_size / strides / padding of "
-                "the layer that made f."
-            )
+        if self.predictor:
+            self.alpha_predictor.build(x_shape)
+            predicted = self.alpha_predictor.compute_output_shape(x_shape)
+            if tuple(predicted[1:]) != tuple(f_shape[1:]) and None not in predicted[1:]:
+                raise ValueError(
+                    f"{self.name}: the alpha predictor maps x {x_shape} to {tuple(predicted)}, "
+                    f"not to f's shape {f_shape}: give the kernel_size / strides / padding of "
+                    "the layer that made f."
+                )
         if self.prior == "log_normal":
             self.prior_mu = self.add_weight(shape=(), name="prior_mu", initializer="zeros",
                                             dtype="float32", autocast=False)
@@ -178,7 +193,8 @@ class InformationDropout(keras.layers.Layer):
                                                    autocast=False)
 
     def compute_alpha(self, x):
-        """`alpha(x) = 0.001 + max_alpha * sigmoid(predictor(x))`, float32, f's shape.
+        """`alpha(x) = 0.001 + max_alpha * sigmoid(predictor(x))`, float32, f's shape
+        (`sigmoid(x)` itself with `predictor=False`).
 
         Example:
 
@@ -188,7 +204,7 @@ class InformationDropout(keras.layers.Layer):
         layer.compute_alpha(np.ones((2, 16), "float32")).shape  # (2, 16)
         ```
         """
-        logits = ops.cast(self.alpha_predictor(x), "float32")
+        logits = ops.cast(self.alpha_predictor(x) if self.predictor else x, "float32")
         return _ALPHA_FLOOR + self.max_alpha * ops.sigmoid(logits)
 
     def kl(self, f, alpha):
@@ -238,6 +254,7 @@ class InformationDropout(keras.layers.Layer):
             "padding": self.padding,
             "data_format": self.data_format,
             "seed": self.seed,
+            "predictor": self.predictor,
         })
         return config
 

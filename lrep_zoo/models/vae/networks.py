@@ -18,8 +18,12 @@ def vae_encoder(
     filters: Sequence[int] = (32, 64),
     hidden: int = 256,
     name: str = "encoder",
+    second_head: str = "log_var",
 ) -> keras.Model:
     """Image -> `(mean, log_var)`, each `(batch, latent_dim)`.
+
+    `second_head` names the second head's layer (`"alpha_logits"` for the
+    Information Dropout VAE, whose encoder predicts the noise scale's logits).
 
     Example:
 
@@ -34,7 +38,7 @@ def vae_encoder(
     x = layers.Flatten()(x)
     x = layers.Dense(hidden, activation="relu")(x)
     mean = layers.Dense(latent_dim, name="mean")(x)
-    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    log_var = layers.Dense(latent_dim, name=second_head)(x)
     return keras.Model(inputs, [mean, log_var], name=name)
 
 

@@ -1,4 +1,5 @@
-"""Variational auto-encoder (Kingma & Welling 2014) and beta-VAE (Higgins 2017; Burgess 2017)."""
+"""Variational auto-encoder (Kingma & Welling 2014), beta-VAE (Higgins 2017; Burgess 2017)
+and the Information Dropout VAE (Achille & Soatto 2018)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from lrep_zoo.inputs import ImageInputsMixin, check_input_range
 from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.models._networks import deserialize_networks, serialize_networks
 
+from lrep_zoo.layers.information_dropout import InformationDropout
 from lrep_zoo.layers.sampling import Sampling
 from lrep_zoo.losses.kl import capacity as capacity_schedule
 from lrep_zoo.losses.kl import gaussian_kl
@@ -23,6 +25,9 @@ from lrep_zoo.models.vae import networks as nets
 from lrep_zoo.training.seed_state import SeedStateMixin
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+BOTTLENECKS = ("gaussian", "information_dropout")
+CODE_PRIORS = {"softplus": "log_normal", "relu": "log_uniform"}
+"""Code activation of the Information Dropout VAE -> the prior of its `InformationDropout`."""
 
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
@@ -45,6 +50,32 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
     in nats). `call` returns a dict (`reconstruction`, `mean`, `log_var`, `z`) with a
     sampled `z`; `reconstruct` uses `z = mean`.
 
+    `bottleneck="information_dropout"` makes it the Information Dropout VAE
+    (Achille & Soatto 2018, the VAE as an information bottleneck with
+    multiplicative noise). The encoder's two heads give `m` and the alpha logits
+    `a`; the code is `f = code_activation(m)` and, through an `InformationDropout`
+    layer (`predictor=False`, `train_size=1`, its `beta` this model's):
+
+        alpha = 0.001 + max_alpha * sigmoid(a)
+        z = f * exp(alpha * eps), eps ~ N(0, I)     (training; z = f otherwise)
+
+    so `log z ~ N(log f, alpha^2)`. The KL term of the loss is the layer's
+    penalty, `beta * sum_units KL` per image averaged over the batch (added with
+    `add_loss`; `sample_weight` weights the reconstruction term only):
+
+    - `code_activation="softplus"` (default): prior `log z_j ~ N(mu, sigma^2)`
+      with the layer's learned scalars `mu`, `sigma`, and per unit `KL = log(sigma
+      / alpha) + (alpha^2 + (log f - mu)^2) / (2 sigma^2) - 1/2`, the exact KL of
+      the log-normal posterior to a proper prior: `elbo` is an ELBO and `sample`
+      decodes `z = exp(mu + sigma * eps)`.
+    - `code_activation="relu"`: the improper log-uniform prior, `KL = -log(alpha /
+      (0.001 + max_alpha))` per unit (`-log alpha` up to a constant): `elbo` is
+      only an ELBO-like score and `sample` raises a `ValueError` (no prior to draw
+      from).
+
+    `log_var` is then `2 log alpha`, the log-variance of `log z`, and `mean` is
+    `f` (the median of `z`). Capacity annealing applies to the Gaussian KL only.
+
     Input contract (`lrep_zoo.inputs`): images in `input_range` ("0..255": uint8 or
     float as the dataset gives them, the preset's; "0..1": already scaled, the
     default), `(N, *input_shape)` or `(N, H, W)` for grayscale, in `fit`, `predict`,
@@ -62,8 +93,12 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         gamma: Weight of `|KL - C|`.
         encoder: Optional `keras.Model` mapping images to `[mean, log_var]`.
         decoder: Optional `keras.Model` mapping `z` to logits (Bernoulli) or means.
-        seed: Seed of the `Sampling` layer.
+        seed: Seed of the `Sampling` (or `InformationDropout`) layer.
         input_range: `"0..1"` or `"0..255"` (see the input contract above).
+        bottleneck: `"gaussian"` (default: the VAE) or `"information_dropout"`.
+        code_activation: `"softplus"` (log-normal prior) or `"relu"` (log-uniform
+            prior), the activation of the code `f` (Information Dropout only).
+        max_alpha: The largest noise scale, in (0, 1] (Information Dropout only).
 
     Example:
 
@@ -71,6 +106,7 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
     vae = VAE((28, 28, 1), latent_dim=16)                       # VAE
     bvae = VAE((28, 28, 1), latent_dim=10, beta=4.0)            # beta-VAE
     cvae = VAE((28, 28, 1), capacity_max=25.0, capacity_steps=100_000, gamma=1000.0)
+    idvae = VAE((28, 28, 1), latent_dim=16, bottleneck="information_dropout")
     vae.compile(optimizer="adam")
     vae.fit(images, epochs=10, batch_size=128)
     codes = vae.encode(images)
@@ -92,11 +128,23 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         decoder: keras.Model | None = None,
         seed: int | None = None,
         input_range: str = "0..1",
+        bottleneck: str = "gaussian",
+        code_activation: str = "softplus",
+        max_alpha: float = 0.7,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}.")
+        if bottleneck not in BOTTLENECKS:
+            raise ValueError(f"Unknown bottleneck {bottleneck!r}; expected one of {BOTTLENECKS}.")
+        if code_activation not in CODE_PRIORS:
+            raise ValueError(f"Unknown code_activation {code_activation!r}; expected one of "
+                             f"{tuple(CODE_PRIORS)} (the multiplicative noise needs a "
+                             "non-negative code).")
+        if bottleneck == "information_dropout" and capacity_max is not None:
+            raise ValueError("capacity_max (capacity annealing) applies to the Gaussian KL; "
+                             "it cannot be combined with bottleneck='information_dropout'.")
         self.image_shape = tuple(int(d) for d in input_shape)
         self.latent_dim = int(latent_dim)
         self.likelihood = likelihood
@@ -107,11 +155,23 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         self.gamma = float(gamma)
         self.seed = seed
         self.input_range = check_input_range(input_range)
+        self.bottleneck = bottleneck
+        self.code_activation = code_activation
+        self.max_alpha = float(max_alpha)
         self.rescale = ImageRescaling(self.image_shape, self.input_range, name="rescale")
         self.custom_networks = encoder is not None or decoder is not None
-        self.encoder = encoder or nets.vae_encoder(self.image_shape, self.latent_dim)
+        info = bottleneck == "information_dropout"
+        self.encoder = encoder or nets.vae_encoder(
+            self.image_shape, self.latent_dim, second_head="alpha_logits" if info else "log_var")
         self.decoder = decoder or nets.vae_decoder(self.latent_dim, self.image_shape)
-        self.sampling = Sampling(seed=seed, name="sampling")
+        if info:
+            self.information_dropout = InformationDropout(
+                beta=self.beta, train_size=1, max_alpha=self.max_alpha,
+                prior=CODE_PRIORS[code_activation], seed=seed, predictor=False,
+                name="information_dropout")
+            self.information_dropout.build([(None, self.latent_dim)] * 2)
+        else:
+            self.sampling = Sampling(seed=seed, name="sampling")
         self.step_counter = self.add_weight(
             shape=(), initializer="zeros", dtype="float32", trainable=False, name="step",
             autocast=False,  # float32 under mixed precision (bfloat16 stops counting at 256)
@@ -123,8 +183,19 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
 
     # ------------------------------------------------------------------ forward
     def call(self, inputs, training=False):
-        mean, log_var = self.encoder(self.rescale(inputs), training=training)
-        z = self.sampling([mean, log_var])
+        heads = self.encoder(self.rescale(inputs), training=training)
+        if self.bottleneck == "gaussian":
+            mean, log_var = heads
+            z = self.sampling([mean, log_var])
+            extra = {}
+        else:
+            mean, alpha_logits = self._code(heads)
+            z = self.information_dropout([mean, alpha_logits], training=training)
+            alpha = self.information_dropout.compute_alpha(alpha_logits)
+            log_var = 2.0 * ops.log(alpha)
+            # Per-image KL, here: after a train step the learned prior has moved.
+            extra = {"alpha": alpha,
+                     "kl": ops.sum(self.information_dropout.kl(mean, alpha), axis=-1)}
         out = self.decoder(z, training=training)
         if training:
             self.step_counter.assign_add(1.0)
@@ -134,15 +205,39 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
             "mean": mean,
             "log_var": log_var,
             "z": z,
+            **extra,
         }
+
+    def _code(self, heads):
+        """Information Dropout: the encoder's heads -> `(f, alpha logits)`."""
+        pre, alpha_logits = heads
+        f = ops.softplus(pre) if self.code_activation == "softplus" else ops.relu(pre)
+        return f, alpha_logits
 
     def _output_to_image(self, out):
         return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def encode(self, images, return_log_var: bool = False):
-        """Posterior means (and log-variances if `return_log_var`) of `images`."""
+        """Posterior means (and log-variances if `return_log_var`) of `images`.
+
+        Information Dropout: the noiseless code `f` (and `2 log alpha`, the
+        log-variance of `log z`).
+
+        Example:
+
+        ```python
+        codes = vae.encode(images)                 # (N, latent_dim)
+        ```
+        """
         images = self.checked_images(images, "encode")
-        mean, log_var = self.encoder(self.rescale(images), training=False)
+        heads = self.encoder(self.rescale(images), training=False)
+        if self.bottleneck == "gaussian":
+            mean, log_var = heads
+        else:
+            mean, alpha_logits = self._code(heads)
+            if not return_log_var:
+                return mean
+            log_var = 2.0 * ops.log(self.information_dropout.compute_alpha(alpha_logits))
         return (mean, log_var) if return_log_var else mean
 
     def decode(self, latents):
@@ -155,9 +250,30 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         return self.decode(self.encode(self.checked_images(images, "reconstruct")))
 
     def sample(self, n: int, seed: int = 0):
-        """`n` images decoded from `z ~ N(0, I)`; the same `seed` gives the same images."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return self.decode(z)
+        """`n` images decoded from `z ~ N(0, I)`; the same `seed` gives the same images.
+
+        Information Dropout with the log-normal prior (`code_activation="softplus"`):
+        `z = exp(mu + sigma * eps)` with the prior's learned `mu` and `sigma`; with
+        the log-uniform prior (`"relu"`), a `ValueError`: that prior is improper.
+
+        Example:
+
+        ```python
+        images = vae.sample(16, seed=0)            # (16, *input_shape) in [0, 1]
+        ```
+        """
+        eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        if self.bottleneck == "gaussian":
+            return self.decode(eps)
+        if self.code_activation != "softplus":
+            raise ValueError(
+                "This Information Dropout VAE has code_activation='relu', whose log-uniform "
+                "prior is improper: there is no prior to sample codes from. Use "
+                "code_activation='softplus' (a learned log-normal prior) to sample.")
+        layer = self.information_dropout
+        mu = ops.convert_to_numpy(layer.prior_mu)
+        sigma = np.exp(ops.convert_to_numpy(layer.prior_log_sigma))
+        return self.decode(np.exp(mu + sigma * eps).astype("float32"))
 
     # ------------------------------------------------------------------ loss
     def loss_terms(self, x, y_pred):
@@ -174,7 +290,12 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
             nll = ops.sum(ops.square(x - out), axis=axes) / (2.0 * var) + 0.5 * dims * math.log(
                 2.0 * math.pi * var
             )
-        return nll, gaussian_kl(y_pred["mean"], y_pred["log_var"])
+        if self.bottleneck == "gaussian":
+            return nll, gaussian_kl(y_pred["mean"], y_pred["log_var"])
+        if "kl" in y_pred:
+            return nll, y_pred["kl"]
+        kl = self.information_dropout.kl(y_pred["mean"], y_pred["alpha"])
+        return nll, ops.sum(kl, axis=-1)
 
     def capacity_at(self, step):
         """Capacity `C` (nats) after `step` training steps (0 without annealing)."""
@@ -184,7 +305,9 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         nll, kl = self.loss_terms(x, y_pred)
-        if self.capacity_max is None:
+        if self.bottleneck == "information_dropout":
+            per_image = nll  # beta * KL: the InformationDropout layer's loss, below
+        elif self.capacity_max is None:
             per_image = nll + self.beta * kl
         else:
             c = self.capacity_at(self.step_counter)
@@ -236,6 +359,9 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
             "gamma": self.gamma,
             "seed": self.seed,
             "input_range": self.input_range,
+            "bottleneck": self.bottleneck,
+            "code_activation": self.code_activation,
+            "max_alpha": self.max_alpha,
         }
         return serialize_networks(self, config)
 
