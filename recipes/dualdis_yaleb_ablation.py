@@ -81,6 +81,9 @@ class Config:
     epochs: int | None = option(None, help="train each row exactly this many epochs instead "
                                            "(no wall-clock budget: fair on a loaded machine)")
     seed: int = 0
+    seeds: list[int] | None = option(None, nargs="+", help="several seeds (replaces --seed): row R "
+                                     "of seed S in <output-dir>/seed<S>/R; the table gives mean "
+                                     "+- std over the seeds")
     init: str = option("applications/dualdis_yaleb", metavar="DIR",
                        help="the preset the finetune rows start from")
     output_dir: str | None = option(None, help=f"default: runs/{NAME}/<stage>; row R in <dir>/R")
@@ -93,17 +96,30 @@ def output_dir(config: Config) -> str:
     return config.output_dir or os.path.join("runs", NAME, config.stage)
 
 
-def row_argv(config: Config, row: str) -> list[str]:
+def seeds_of(config: Config) -> list[int]:
+    """The seeds the rows are run with."""
+    return list(config.seeds) if config.seeds else [config.seed]
+
+
+def row_dir(config: Config, row: str, seed: int) -> str:
+    """Folder of one row's run: `<dir>/R`, or `<dir>/seed<S>/R` with `--seeds`."""
+    if config.seeds:
+        return os.path.join(output_dir(config), f"seed{seed}", row)
+    return os.path.join(output_dir(config), row)
+
+
+def row_argv(config: Config, row: str, seed: int | None = None) -> list[str]:
     """The `dualdis_yaleb` recipe's flags for one row of the ablation."""
+    seed = config.seed if seed is None else seed
     flags = STAGES[config.stage][row][1]
     if config.epochs is not None:
         budget = ["--epochs", str(config.epochs)]
     else:  # the wall-clock budget stops them first
         budget = ["--epochs", "40" if config.stage == "finetune" else "400",
                   "--max-minutes", str(config.max_minutes)]
-    argv = ["--mirror", "--gain", "4", *budget, "--eval-every", "1", "--seed", str(config.seed),
+    argv = ["--mirror", "--gain", "4", *budget, "--eval-every", "1", "--seed", str(seed),
             "--strict", "--strict-validation", "--verbose", "0",
-            "--output-dir", os.path.join(output_dir(config), row)]
+            "--output-dir", row_dir(config, row, seed)]
     if config.data_dir:
         argv += ["--data-dir", config.data_dir]
     if config.stage == "finetune":
@@ -112,33 +128,50 @@ def row_argv(config: Config, row: str) -> list[str]:
 
 
 def summarize(config: Config) -> dict:
-    """Rows already run -> `{row: {what, command, validation/test x paper/strict}}`
-    and a markdown table; rows not run are left out."""
+    """Rows already run -> `{row: {what, seeds, commands, validation/test x paper/strict}}`
+    and a markdown table (mean +- std over the seeds run); rows not run are left out."""
+    import numpy as np
+
     rows = {}
     for row in config.rows or STAGES[config.stage]:
-        path = os.path.join(output_dir(config), row, "metrics.json")
-        if not os.path.exists(path):
+        runs = {}
+        for seed in seeds_of(config):
+            path = os.path.join(row_dir(config, row, seed), "metrics.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs[seed] = json.load(f)
+        if not runs:
             continue
-        with open(path) as f:
-            m = json.load(f)
+        scores = {}
+        for split in ("validation", "test"):
+            for protocol in ("paper", "strict"):
+                key = f"{split}_{protocol}"
+                per_seed = [m[key] for m in runs.values() if key in m]
+                if per_seed:
+                    scores[key] = {k: float(np.mean([p[k] for p in per_seed])) for k in KEYS}
+                    scores[key + "_std"] = {k: float(np.std([p[k] for p in per_seed])) for k in KEYS}
+                    scores[key + "_per_seed"] = [{k: p[k] for k in KEYS} for p in per_seed]
+        m = next(iter(runs.values()))
         rows[row] = {
             "what": STAGES[config.stage][row][0],
-            "command": shlex.join(["python", "recipes/dualdis_yaleb.py", *row_argv(config, row)]),
-            "selected_epoch": m["selected_epoch"], "epochs_run": m["epochs_run"],
-            "train_time_s": m["train_time_s"], "backend": m["backend"], "machine": m["machine"],
-            **{f"{split}_{protocol}": {k: m[f"{split}_{protocol}"][k] for k in KEYS}
-               for split in ("validation", "test") for protocol in ("paper", "strict")
-               if f"{split}_{protocol}" in m},
+            "seeds": list(runs),
+            "commands": [shlex.join(["python", "recipes/dualdis_yaleb.py", *row_argv(config, row, s)])
+                         for s in runs],
+            "selected_epoch": [r["selected_epoch"] for r in runs.values()],
+            "epochs_run": [r["epochs_run"] for r in runs.values()],
+            "train_time_s": [r["train_time_s"] for r in runs.values()],
+            "backend": m["backend"], "machine": m["machine"], **scores,
         }
-    lines = ["| row | split | protocol | aggr. | h_y->y | h_z->z | h_z->y_adv | h_y->z_adv |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | seeds | split | protocol | aggr. | h_y->y | h_z->z | h_z->y_adv | h_y->z_adv |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         for split in ("validation", "test"):
             for protocol in ("paper", "strict"):
-                s = r.get(f"{split}_{protocol}")
-                if s:
-                    cells = " | ".join(f"{s[k]:.1f}" for k in KEYS)
-                    lines.append(f"| {name} | {split} | {protocol} | {cells} |")
+                mean, std = r.get(f"{split}_{protocol}"), r.get(f"{split}_{protocol}_std")
+                if mean:
+                    cells = " | ".join(f"{mean[k]:.1f}" + (f" +- {std[k]:.1f}" if len(r["seeds"]) > 1 else "")
+                                       for k in KEYS)
+                    lines.append(f"| {name} | {len(r['seeds'])} | {split} | {protocol} | {cells} |")
     return {"rows": rows, "table": "\n".join(lines)}
 
 
@@ -150,14 +183,17 @@ def main(argv: list[str] | None = None):
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)} for stage {config.stage!r}; "
                      f"known: {sorted(STAGES[config.stage])}")
-    for row in ([] if config.summarize_only else config.rows or STAGES[config.stage]):
-        out = os.path.join(output_dir(config), row)
+    todo = [] if config.summarize_only else [
+        (seed, row) for seed in seeds_of(config) for row in config.rows or STAGES[config.stage]]
+    for seed, row in todo:
+        out = row_dir(config, row, seed)
         if os.path.exists(os.path.join(out, "metrics.json")):
             continue
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "train.log"), "w") as log:
             subprocess.run([sys.executable, "-m", "lrep_zoo.recipes.dualdis_yaleb",
-                            *row_argv(config, row)], stdout=log, stderr=subprocess.STDOUT, check=True)
+                            *row_argv(config, row, seed)], stdout=log, stderr=subprocess.STDOUT,
+                           check=True)
     result = summarize(config)
     os.makedirs(output_dir(config), exist_ok=True)
     with open(os.path.join(output_dir(config), "table.md"), "w") as f:
