@@ -1,13 +1,19 @@
 """Recipe: generative models on MNIST, the FID / KID / stability table.
 
-Trains VAE, beta-VAE, NS-GAN, WGAN-GP, GAN + R1 and TemperedGAN (the NS-GAN with a
-lens; same generator and discriminator) for `--steps` steps with each of
+Trains VAE, beta-VAE, the Information Dropout VAE (`infodrop_vae`: the VAE's
+network with `bottleneck="information_dropout"`), NS-GAN, WGAN-GP, GAN + R1 and
+TemperedGAN (the NS-GAN with a lens; same generator and discriminator) for
+`--steps` steps with each of
 `--seeds`, and scores 5,000 samples against 5,000 test images with FID and KID on
 the features of the `mnist_features` classifier (domain-classifier scores, not
 Inception FID; it is trained first when `--features` does not exist). A run
 *diverged* if a loss is not finite or its samples are blank (pixel std < 0.02);
 it *collapsed* if its samples cover fewer than 8 digit classes (a class is
-covered by >= 2 % of the samples, predicted by the classifier).
+covered by >= 2 % of the samples, predicted by the classifier). The VAE rows
+also get a code table: test ELBO, reconstruction NLL and KL (nats / image), pixel
+MSE of `reconstruct` and the accuracy of a linear probe (logistic regression on
+standardised codes) trained on the codes of 5,000 training images, on the 2,000
+test images.
 
     python recipes/generative_mnist.py --data-dir ../shared/data --seeds 0 1 2 \
         --steps 1000 --output-dir runs/generative_mnist
@@ -33,9 +39,13 @@ from lrep_zoo.recipe_config import option, parse, record
 from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "generative_mnist"
-DESCRIPTION = "VAE, beta-VAE, NS-GAN, WGAN-GP, R1 and Tempered GAN on MNIST: FID/KID table"
+DESCRIPTION = ("VAE, beta-VAE, Information Dropout VAE, NS-GAN, WGAN-GP, R1 and Tempered GAN "
+               "on MNIST: FID/KID table")
 MODELS = ("ns_gan", "tempered_gan", "wgan_gp", "r1_gan", "vae", "beta_vae",
-          "tempered_gan_w0.01")
+          "tempered_gan_w0.01", "infodrop_vae")
+VAE_MODELS = ("vae", "beta_vae", "infodrop_vae")
+PROBE_TRAIN = 5000  # training images whose codes train the linear probe
+CODE_EVAL = 2000  # test images of the ELBO, MSE and probe scores
 GAN_FILTERS = {"generator_filters": (32, 16), "discriminator_filters": (16, 32)}
 
 
@@ -71,6 +81,9 @@ def build(name: str, seed: int, steps: int):
         return VAE((28, 28, 1), latent_dim=16, seed=seed), keras.optimizers.Adam(1e-3)
     if name == "beta_vae":
         return VAE((28, 28, 1), latent_dim=10, beta=4.0, seed=seed), keras.optimizers.Adam(1e-3)
+    if name == "infodrop_vae":  # the vae row's network and optimizer, Information Dropout KL
+        return (VAE((28, 28, 1), latent_dim=16, bottleneck="information_dropout", seed=seed),
+                keras.optimizers.Adam(1e-3))
     common = dict(image_shape=(28, 28, 1), latent_dim=32, seed=seed, **GAN_FILTERS)
     if name == "ns_gan":
         model = GAN(objective="non_saturating", **common)
@@ -139,11 +152,47 @@ def evaluate(model, data_dir=None, features=None, seed: int = 0, n: int = 5000,
     return score(samples, extractor, real, seed=seed)
 
 
+def code_scores(vae, x_test, probe_data, seed: int = 0, batch_size: int = 500) -> dict:
+    """A trained VAE's test ELBO / NLL / KL (nats per image), reconstruction MSE and the
+    linear-probe accuracy of its codes (`encode`).
+
+    `vae` must be compiled. `probe_data`: `(x_train, y_train, y_test)`, the probe's
+    training images and labels and the labels of `x_test`.
+
+    Example:
+
+    ```python
+    scores = code_scores(vae, x_test[:2000], (x_train[:5000], y_train[:5000], y_test[:2000]))
+    ```
+    """
+    import keras
+
+    from lrep_zoo.models.mixing.evaluation import linear_probe_accuracy
+
+    logs = vae.evaluate(x_test, batch_size=batch_size, verbose=0, return_dict=True)
+    rec = np.concatenate([keras.ops.convert_to_numpy(vae.reconstruct(x_test[i:i + batch_size]))
+                          for i in range(0, len(x_test), batch_size)])
+    x_probe, y_probe, y_test = probe_data
+
+    def codes(x):
+        return np.concatenate([keras.ops.convert_to_numpy(vae.encode(x[i:i + batch_size]))
+                               for i in range(0, len(x), batch_size)])
+
+    return {"test_elbo": float(logs["elbo"]),
+            "test_reconstruction_nll": float(logs["reconstruction_loss"]),
+            "test_kl": float(logs["kl"]),
+            "test_mse": float(np.mean(np.square(rec - x_test))),
+            "probe_accuracy": linear_probe_accuracy(codes(x_probe), y_probe, codes(x_test),
+                                                    y_test, seed=seed)}
+
+
 def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_features, out,
-              verbose=0, jit_compile="auto", command=None) -> dict:
+              verbose=0, jit_compile="auto", command=None, probe_data=None) -> dict:
     """Trains one row of the table; writes its preset, grids and `metrics.json`.
 
     `command` is recorded in the preset's `metadata.json` (default: this process' argv).
+    `probe_data` (`(x_train, y_train, y_test)`, see `code_scores`): VAE rows also get
+    `code_scores` on `x_test[:2000]`; without it, only the test ELBO.
     """
     import keras
 
@@ -189,8 +238,12 @@ def train_one(name, seed, steps, batch_size, x_train, x_test, extractor, real_fe
         code = keras.ops.convert_to_numpy(final.encode(x_test[:1]))[0]
         vae_grids.save_traversals(final, code, run_dir / "traversals.png")
         final.compile(optimizer="adam", jit_compile=jit_compile)
-        elbo = final.evaluate(x_test[:2000], batch_size=500, verbose=0, return_dict=True)
-        metrics["test_elbo"] = float(elbo["elbo"])
+        if probe_data is None:
+            elbo = final.evaluate(x_test[:CODE_EVAL], batch_size=500, verbose=0,
+                                  return_dict=True)
+            metrics["test_elbo"] = float(elbo["elbo"])
+        else:
+            metrics.update(code_scores(final, x_test[:CODE_EVAL], probe_data, seed=seed))
     if name.startswith("tempered_gan"):
         lens_grids.save_lens(final, x_test[:12], run_dir / "lens.png")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -213,7 +266,15 @@ def summarize(results) -> dict:
             "classes_covered_mean": float(np.mean([r["classes_covered"] for r in rows])),
             "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rows])),
         }
+        for key in CODE_KEYS:
+            values = [r[key] for r in rows if key in r]
+            if len(values) == len(rows):
+                table[name][f"{key}_mean"] = float(np.mean(values))
+                table[name][f"{key}_std"] = float(np.std(values))
     return table
+
+
+CODE_KEYS = ("test_elbo", "test_reconstruction_nll", "test_kl", "test_mse", "probe_accuracy")
 
 
 def markdown(table, reference_fid, steps, batch_size, n_eval=5000) -> str:
@@ -232,6 +293,27 @@ def markdown(table, reference_fid, steps, batch_size, n_eval=5000) -> str:
             f"{r['kid_mean']:.2f} +- {r['kid_std']:.2f} | "
             f"{r['classes_covered_mean']:.1f} | {r['collapsed']} | {r['diverged']} | "
             f"{r['train_seconds_mean']:.0f} |")
+    coded = {name: r for name, r in table.items() if "probe_accuracy_mean" in r}
+    if coded:
+        lines += [
+            "",
+            f"Codes of the VAE rows: test ELBO, reconstruction NLL and KL (nats / image) and "
+            f"pixel MSE on {CODE_EVAL} test images; linear probe (logistic regression on "
+            f"standardised `encode` codes) trained on {PROBE_TRAIN} training images.",
+            "",
+            "| model | runs | test ELBO | reconstruction NLL | KL | MSE | probe accuracy % |",
+            "|---|---|---|---|---|---|---|",
+        ]
+
+        def pm(r, key, scale=1.0, digits=2):
+            return (f"{scale * r[key + '_mean']:.{digits}f} +- "
+                    f"{scale * r[key + '_std']:.{digits}f}")
+
+        for name, r in coded.items():
+            lines.append(
+                f"| {name} | {r['runs']} | {pm(r, 'test_elbo')} | "
+                f"{pm(r, 'test_reconstruction_nll')} | {pm(r, 'test_kl')} | "
+                f"{pm(r, 'test_mse', digits=4)} | {pm(r, 'probe_accuracy', 100.0, 1)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -250,10 +332,12 @@ def run(config: Config | None = None) -> dict:
     steps, batch_size, eval_samples = c.steps, c.batch_size, c.eval_samples
     jit_compile = auto_or_off(c.jit)
     out = reporting.output_dir(c.output_dir)
-    x_train = data.load_arrays("mnist", "train", data_dir=c.data_dir)[0]
-    x_test = data.load_arrays("mnist", "test", data_dir=c.data_dir)[0]
+    x_train, y_train = data.load_arrays("mnist", "train", data_dir=c.data_dir)[:2]
+    x_test, y_test = data.load_arrays("mnist", "test", data_dir=c.data_dir)[:2]
     x_train = (x_train.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
     x_test = (x_test.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    probe_data = (x_train[:PROBE_TRAIN], np.asarray(y_train[:PROBE_TRAIN]),
+                  np.asarray(y_test[:CODE_EVAL]))
     from lrep_zoo.metrics import sample_quality as sq
 
     extractor = feature_classifier(c.features or out / "mnist_features" / "mnist_features.keras",
@@ -272,7 +356,7 @@ def run(config: Config | None = None) -> dict:
             rerun = dataclasses.replace(c, models=[name], seeds=[seed])
             metrics = train_one(name, seed, steps, batch_size, x_train, x_test, extractor,
                                 real_features, out, verbose=c.verbose, jit_compile=jit_compile,
-                                command=command_line(NAME, rerun))
+                                command=command_line(NAME, rerun), probe_data=probe_data)
             print(json.dumps({k: metrics[k] for k in ("model", "seed", "fid", "kid",
                                                        "classes_covered", "train_seconds")}),
                   flush=True)
