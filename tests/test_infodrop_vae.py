@@ -64,7 +64,7 @@ def _digits(n=32):
 
 
 def numpy_terms(vae, x, activation, mu=0.0, sigma=1.0, max_alpha=0.7):
-    """Per-image (Bernoulli NLL at z = f, KL) of the Information Dropout VAE, in float64."""
+    """Per-image KL, code f and noise scale alpha of the Information Dropout VAE (float64)."""
     (km, bm), (ka, ba) = [
         [np.asarray(_np(w), "float64") for w in vae.encoder.get_layer(n).weights]
         for n in ("mean", "alpha_logits")]
@@ -77,11 +77,14 @@ def numpy_terms(vae, x, activation, mu=0.0, sigma=1.0, max_alpha=0.7):
         kl = np.log(sigma / alpha) + (alpha**2 + (log_f - mu) ** 2) / (2 * sigma**2) - 0.5
     else:  # the log-uniform prior: -log alpha, 0 at the largest alpha
         kl = -np.log(alpha / (0.001 + max_alpha))
+    return kl.sum(axis=1), f, alpha
+
+
+def numpy_nll(vae, x, z):
+    """Per-image Bernoulli NLL of `x` given the code `z` (the linear decoder), float64."""
     kd, bd = [np.asarray(_np(w), "float64") for w in vae.decoder.weights]
-    logits = (f @ kd + bd).reshape(x.shape)
-    p = 1.0 / (1.0 + np.exp(-logits))
-    nll = -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(axis=(1, 2, 3))
-    return nll, kl.sum(axis=1), f, alpha
+    p = 1.0 / (1.0 + np.exp(-(np.asarray(z, "float64") @ kd + bd).reshape(x.shape)))
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(axis=(1, 2, 3))
 
 
 @pytest.mark.parametrize("activation", ["softplus", "relu"])
@@ -94,23 +97,25 @@ def test_penalty_against_numpy(activation):
     else:
         extra = {}
     x = _images()
-    nll, kl, f, alpha = numpy_terms(vae, x, activation, **extra)
-    y_pred = vae(x, training=False)  # no noise: z = f
-    np.testing.assert_allclose(_np(y_pred["z"]), f, rtol=1e-5, atol=1e-6)
+    kl, f, alpha = numpy_terms(vae, x, activation, **extra)
+    np.testing.assert_allclose(_np(vae.encode(x)), f, rtol=1e-5, atol=1e-6)  # no noise
+    y_pred = vae(x, training=False)
     np.testing.assert_allclose(_np(y_pred["alpha"]), alpha, rtol=1e-5)
     np.testing.assert_allclose(_np(y_pred["log_var"]), 2 * np.log(alpha), rtol=1e-5, atol=1e-6)
-    got_nll, got_kl = vae.loss_terms(x, y_pred)
-    np.testing.assert_allclose(_np(got_nll), nll, rtol=1e-5)
-    np.testing.assert_allclose(_np(got_kl), kl, rtol=1e-5, atol=1e-6)
-    # The layer's penalty is the loss's KL term: beta * mean over the batch.
-    np.testing.assert_allclose(float(_np(vae.compute_loss(x, None, y_pred))),
-                               np.mean(nll + 2.5 * kl), rtol=1e-5)
-    # Training: z = f * exp(alpha * eps), the same penalty.
-    z = _np(vae(x, training=True)["z"])
+    # z = f * exp(alpha * eps), drawn in every mode (evaluate's elbo is a one-sample ELBO).
+    z = _np(y_pred["z"])
     live = f > 1e-3
     eps = np.log(z[live] / f[live]) / alpha[live]
     assert np.all(np.isfinite(eps)) and np.abs(eps).max() < 6 and np.abs(eps).max() > 1e-3
+    np.testing.assert_allclose(z[~live], f[~live], atol=1e-3)
+    got_nll, got_kl = vae.loss_terms(x, y_pred)
+    nll = numpy_nll(vae, x, z)
+    np.testing.assert_allclose(_np(got_nll), nll, rtol=1e-5)
+    np.testing.assert_allclose(_np(got_kl), kl, rtol=1e-5, atol=1e-6)
+    # The KL term of the loss is the layer's penalty: beta * mean over the batch.
     np.testing.assert_allclose(float(_np(vae.losses[0])), 2.5 * kl.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(_np(vae.compute_loss(x, None, y_pred))),
+                               np.mean(nll + 2.5 * kl), rtol=1e-5)
 
 
 def test_fit_trains_the_noise_scale_and_lowers_the_loss():

@@ -57,9 +57,11 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
     layer (`predictor=False`, `train_size=1`, its `beta` this model's):
 
         alpha = 0.001 + max_alpha * sigmoid(a)
-        z = f * exp(alpha * eps), eps ~ N(0, I)     (training; z = f otherwise)
+        z = f * exp(alpha * eps), eps ~ N(0, I)
 
-    so `log z ~ N(log f, alpha^2)`. The KL term of the loss is the layer's
+    so `log z ~ N(log f, alpha^2)`. Like the Gaussian VAE's, `call` draws `z` in
+    every mode (so `evaluate`'s `elbo` is a one-sample estimate for both
+    bottlenecks); `encode`, `reconstruct` and `sample` are deterministic (`z = f`). The KL term of the loss is the layer's
     penalty, `beta * sum_units KL` per image averaged over the batch (added with
     `add_loss`; `sample_weight` weights the reconstruction term only):
 
@@ -190,7 +192,8 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
             extra = {}
         else:
             mean, alpha_logits = self._code(heads)
-            z = self.information_dropout([mean, alpha_logits], training=training)
+            # The layer's noise is on in every mode, as the Gaussian VAE's Sampling is.
+            z = self.information_dropout([mean, alpha_logits], training=True)
             alpha = self.information_dropout.compute_alpha(alpha_logits)
             log_var = 2.0 * ops.log(alpha)
             # Per-image KL, here: after a train step the learned prior has moved.
