@@ -14,12 +14,13 @@ import pytest
 
 import keras
 
+from lrep_zoo.losses.invariance import within_class_scatter_ratio
 from lrep_zoo.models.dualdis.dualdis import DualDis, _ce
 
 NY, NZ, WIDTH = 4, 3, 5
 SHAPE = (16, 16, 1)
 OPTIONS = dict(adversaries=2, adversary_steps=2, adversary_reset_every=4, code_noise_z=0.5,
-               code_width_z=WIDTH)
+               code_width_z=WIDTH, code_invariance_weight_y=0.5, code_invariance_weight_z=2.0)
 
 
 def _data(n, seed=0):
@@ -114,6 +115,38 @@ def test_code_width_and_noise_of_h_z(model):
                                keras.ops.convert_to_numpy(model.decode(h_y, h_z)), atol=1e-6)
 
 
+def _scatter_ratio(codes, labels):
+    """NumPy reference of `within_class_scatter_ratio` (labelled rows only)."""
+    codes, labels = np.asarray(codes, "float64")[labels >= 0], labels[labels >= 0]
+    means = {c: codes[labels == c].mean(0) for c in np.unique(labels)}
+    within = sum(np.sum((h - means[c]) ** 2) for h, c in zip(codes, labels))
+    return within / (np.sum((codes - codes.mean(0)) ** 2) + 1e-6)
+
+
+def test_within_class_scatter_ratio_against_numpy():
+    rng = np.random.default_rng(4)
+    codes = rng.normal(size=(12, 5)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 1, 2, -1, 3, 3, -1, 0, 4])  # 2 and 4 seen once, -1 unlabelled
+    got = float(within_class_scatter_ratio(codes, labels, num_classes=5))
+    np.testing.assert_allclose(got, _scatter_ratio(codes, labels), rtol=1e-5)
+    collapsed = np.repeat(codes[:3], 4, axis=0)  # each class one point: ratio 0
+    assert float(within_class_scatter_ratio(collapsed, np.repeat([0, 1, 2], 4), 3)) < 1e-6
+    assert 0.0 < got < 1.0
+
+
+def test_invariance_terms_in_the_main_loss(model):
+    x, y, z = _data(8, seed=5)
+    y[:4], z[5] = 0, -1  # a class seen four times; an unlabelled z
+    h_y, h_z = _numpy(model.encode(x))
+    loss, logs = model.main_loss((x, (y, z)), training=False)
+    np.testing.assert_allclose(float(logs["inv_y"]), _scatter_ratio(h_y, y), rtol=1e-4)
+    np.testing.assert_allclose(float(logs["inv_z"]), _scatter_ratio(h_z, z), rtol=1e-4)
+    rest = sum(w * float(logs[k]) for k, w in (("rec", 1.0), ("ce_y", 1.0), ("ce_z", 1.0),
+                                                ("adv_y", 0.08), ("adv_z", 0.08), ("orth", 1e-6)))
+    np.testing.assert_allclose(float(loss), rest + 0.5 * float(logs["inv_y"])
+                               + 2.0 * float(logs["inv_z"]), rtol=1e-4)
+
+
 @pytest.mark.backends
 def test_options_round_trip(model, tmp_path):
     x, _, _ = _data(4, seed=3)
@@ -135,6 +168,7 @@ def test_options_round_trip(model, tmp_path):
     (dict(adversary_reset_every=-1), "adversary_reset_every must be an integer >= 0"),
     (dict(code_noise_z=-0.1), "code_noise_z must be >= 0"),
     (dict(code_width_z=81), "code_width_z must be in 1..latent_dim=80"),
+    (dict(code_invariance_weight_y=-1.0), "code_invariance_weight_y must be a number >= 0"),
 ])
 def test_bad_options_are_value_errors(bad, message):
     with pytest.raises(ValueError, match=message):

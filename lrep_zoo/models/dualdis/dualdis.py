@@ -91,6 +91,7 @@ from lrep_zoo.applications.preset_mixin import PresetMixin
 from lrep_zoo.export import ExportMixin
 from lrep_zoo.inputs import ImageInputsMixin
 from lrep_zoo.layers.image_rescaling import ImageRescaling
+from lrep_zoo.losses.invariance import within_class_scatter_ratio
 from lrep_zoo.models.dualdis import networks as nets
 from lrep_zoo.models.dualdis.layers import AreaResize
 from lrep_zoo.training import MultiPhaseModel, Phase
@@ -160,6 +161,15 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             first `code_width_z` of the `latent_dim` units of h_z carry a code, the
             others are zero (in `encode` and in `decode`, so edits stay in the
             code's subspace). `None` (default): all units.
+        code_invariance_weight_y: Training option (class invariance, beyond the
+            paper): weight in L_main of `within_class_scatter_ratio(h_y, y)`
+            (`lrep_zoo.losses.invariance`), the share of h_y's batch scatter left
+            within the identity classes: it pulls the codes of one identity
+            together, so that h_y keeps little of the lighting for a fresh probe to
+            read (the strict protocol's h_y->z_adv). Default 0 (the paper).
+        code_invariance_weight_z: The same for h_z within the z classes (binary
+            attributes: the mean over attributes of each one's two classes), so
+            that h_z keeps little of the identity (h_z->y_adv). Default 0.
         attributes: `"categorical"` (one z class per image, softmax heads) or
             `"binary"` (`num_attributes` binary attributes, sigmoid heads, BCE).
         num_attributes: Number of binary attributes (`attributes="binary"` only).
@@ -211,6 +221,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         adversary_reset_every: int = 0,
         code_noise_z: float = 0.0,
         code_width_z: int | None = None,
+        code_invariance_weight_y: float = 0.0,
+        code_invariance_weight_z: float = 0.0,
         attributes: str = "categorical",
         num_attributes: int | None = None,
         network_width: float = 1.0,
@@ -278,6 +290,10 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         self._build_training_options(
             adversaries, adversary_steps, adversary_reset_every, code_noise_z, code_width_z
         )
+        self.code_invariance_weight_y = _non_negative("code_invariance_weight_y",
+                                                      code_invariance_weight_y)
+        self.code_invariance_weight_z = _non_negative("code_invariance_weight_z",
+                                                      code_invariance_weight_z)
         self.built = True
 
     def _build_training_options(
@@ -405,7 +421,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 "main",
                 self.main_loss,
                 self.main_variables,
-                logs=("rec", "ce_y", "ce_z", "adv_y", "adv_z", "orth", "y_acc", "z_acc"),
+                logs=("rec", "ce_y", "ce_z", "adv_y", "adv_z", "orth", "y_acc", "z_acc")
+                + self._invariance_log_names(),
             ),
         ]
 
@@ -609,6 +626,11 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             loss = loss + self.adversarial_weight_y * adv_y
         if self.adversarial_weight_z:
             loss = loss + self.adversarial_weight_z * adv_z
+        invariance_logs = self._invariance_terms(y, z, h_y, h_z)
+        for name, weight in (("inv_y", self.code_invariance_weight_y),
+                             ("inv_z", self.code_invariance_weight_z)):
+            if name in invariance_logs:
+                loss = loss + weight * invariance_logs[name]
         logs = {
             "rec": rec,
             "ce_y": ce_y,
@@ -619,7 +641,27 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             "y_acc": ops.mean(_correct(y, logits_y)),
             "z_acc": _masked_mean(_correct(z_safe, logits_z), z_mask),
         }
+        logs.update(invariance_logs)
         return loss, logs
+
+    def _invariance_log_names(self) -> tuple:
+        return (("inv_y",) if self.code_invariance_weight_y else ()) + (
+            ("inv_z",) if self.code_invariance_weight_z else ())
+
+    def _invariance_terms(self, y, z, h_y, h_z) -> dict:
+        """The class-invariance terms of the options that are on (`inv_y`, `inv_z`)."""
+        terms = {}
+        if self.code_invariance_weight_y:
+            terms["inv_y"] = within_class_scatter_ratio(h_y, y, self.num_classes_y)
+        if self.code_invariance_weight_z and self.attributes == "binary":
+            # Each attribute's two classes; negative / NaN entries are unlabelled.
+            ratios = [within_class_scatter_ratio(
+                h_z, ops.where(z[:, j] >= 0, ops.cast(z[:, j] > 0.5, "int32"), -1), 2)
+                for j in range(self.num_attributes)]
+            terms["inv_z"] = ops.mean(ops.stack(ratios))
+        elif self.code_invariance_weight_z:
+            terms["inv_z"] = within_class_scatter_ratio(h_z, z, self.num_classes_z)
+        return terms
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -647,6 +689,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 "adversary_reset_every": self.adversary_reset_every,
                 "code_noise_z": self.code_noise_z,
                 "code_width_z": self.code_width_z,
+                "code_invariance_weight_y": self.code_invariance_weight_y,
+                "code_invariance_weight_z": self.code_invariance_weight_z,
                 "attributes": self.attributes,
                 "num_attributes": self.num_attributes,
                 "network_width": self.network_width,
@@ -762,6 +806,12 @@ def _adversarial(kind, labels, logits):
     onehot = ops.one_hot(labels, ops.shape(logits)[-1])
     masked = ops.where(onehot > 0, ops.full_like(logits, -1e9), logits)
     return ops.logsumexp(logits, axis=-1) - ops.logsumexp(masked, axis=-1)
+
+
+def _non_negative(name: str, value) -> float:
+    if isinstance(value, bool) or not float(value) >= 0.0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+    return float(value)
 
 
 def _orthogonality(kernel):
