@@ -79,6 +79,10 @@ class Config:
         None, help="re-initialise the adversaries every N train steps (0: never)")
     code_noise_z: float | None = option(None, help="std of Gaussian noise on h_z in training")
     code_width_z: int | None = option(None, help="units of h_z that carry a code (bottleneck)")
+    code_invariance_weight_y: float | None = option(
+        None, help="weight of the within-identity scatter share of h_y (class invariance)")
+    code_invariance_weight_z: float | None = option(
+        None, help="weight of the within-lighting-class scatter share of h_z")
     adversarial_loss_y: Literal["neg_ce", "complement", "uniform"] | None = None
     adversarial_weight_y: float | None = option(None, help="l_adv for h_z -> y (paper: 0.08)")
     classification_weight_z: float | None = option(
@@ -107,6 +111,8 @@ class Config:
                      "adversary_reset_every": self.adversary_reset_every,
                      "code_noise_z": self.code_noise_z,
                      "code_width_z": self.code_width_z,
+                     "code_invariance_weight_y": self.code_invariance_weight_y,
+                     "code_invariance_weight_z": self.code_invariance_weight_z,
                      "adversarial_loss_y": self.adversarial_loss_y,
                      "adversarial_weight_y": self.adversarial_weight_y,
                      "classification_weight_z": self.classification_weight_z,
