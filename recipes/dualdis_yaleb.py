@@ -65,6 +65,8 @@ class Config:
                                          "the same face")
     gain: float = option(1.0, help="not in the paper: random brightness factor in [1/G, G] on "
                                    "training images")
+    gain_clip: bool = option(True, help="--no-gain-clip: cap each image's brightness factor at "
+                                        "255 / max(x) instead of clipping saturated pixels")
     learning_rate: float = option(1e-3, help="Adam, both optimizers")
     adversarial_weight_z: float | None = option(None, help="l_adv for h_y -> z (paper: 0.08)")
     init: str | None = option(None, metavar="DIR", help="fine-tune: start from the preset "
@@ -79,6 +81,9 @@ class Config:
         None, help="re-initialise the adversaries every N train steps (0: never)")
     code_noise_z: float | None = option(None, help="std of Gaussian noise on h_z in training")
     code_width_z: int | None = option(None, help="units of h_z that carry a code (bottleneck)")
+    z_regression_weight: float | None = option(
+        None, help="weight of the auxiliary regression of the light's (azimuth, elevation) "
+                   "from h_z (DualDis.z_regression_weight)")
     code_invariance_weight_y: float | None = option(
         None, help="weight of the within-identity scatter share of h_y (class invariance)")
     code_invariance_weight_z: float | None = option(
@@ -111,6 +116,7 @@ class Config:
                      "adversary_reset_every": self.adversary_reset_every,
                      "code_noise_z": self.code_noise_z,
                      "code_width_z": self.code_width_z,
+                     "z_regression_weight": self.z_regression_weight,
                      "code_invariance_weight_y": self.code_invariance_weight_y,
                      "code_invariance_weight_z": self.code_invariance_weight_z,
                      "adversarial_loss_y": self.adversarial_loss_y,
@@ -215,14 +221,24 @@ def train(data: dict, config: Config, output_dir: str | None = None):
                     json.dump({"variant": variant, "seed": c.seed, "history": history,
                                "best_epoch": best["epoch"]}, f, indent=1)
 
+    angles = None  # the z_regression option's targets; NaN where the lighting is unlabelled
+    if getattr(model, "head_z_regression", None) is not None:
+        import numpy as np
+
+        from lrep_zoo.data.yaleb import light_angle_targets
+
+        angles = light_angle_targets(train_split["azimuth"], train_split["elevation"])
+        angles[np.asarray(train_split["lighting"]).reshape(-1) < 0] = np.nan
     if c.mirror or c.light_mix or c.gain != 1.0:
         from lrep_zoo.data.yaleb import RelightingBatches
 
         inputs = {"x": RelightingBatches(
             train_split["image"], train_split["identity"], train_split["lighting"], c.batch_size,
-            mirror=c.mirror, gain=c.gain, light_mix=c.light_mix, seed=c.seed)}
+            mirror=c.mirror, gain=c.gain, light_mix=c.light_mix, seed=c.seed, angles=angles,
+            gain_clip=c.gain_clip)}
     else:
-        inputs = {"x": train_split["image"], "y": (train_split["identity"], train_split["lighting"]),
+        labels = (train_split["identity"], train_split["lighting"])
+        inputs = {"x": train_split["image"], "y": labels if angles is None else (*labels, angles),
                   "batch_size": c.batch_size, "shuffle": True}
     start = time.time()
     model.fit(**inputs, epochs=epochs, verbose=c.verbose, callbacks=[SelectOnValidation(), StepTimer()])

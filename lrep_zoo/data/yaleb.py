@@ -96,6 +96,28 @@ def lighting_class(azimuth, elevation):
 # Lighting class of the mirrored light position (-A, E): the binning is symmetric.
 MIRRORED_LIGHTING_CLASS = np.array([0, 3, 2, 1, 8, 7, 6, 5, 4, 13, 12, 11, 10, 9])
 
+# Degrees per unit of `light_angle_targets` (azimuth -130..130 -> -1.44..1.44).
+LIGHT_ANGLE_SCALE = 90.0
+
+
+def light_angle_targets(azimuth, elevation) -> np.ndarray:
+    """`(N, 2)` float32 regression targets `(azimuth, elevation) / LIGHT_ANGLE_SCALE`
+    (DualDis' `z_regression_weight` option). A mirrored image's targets negate the
+    azimuth column (`RelightingBatches(..., angles=...)` does).
+
+    Example:
+
+    ```python
+    light_angle_targets([0, -90], [0, 45])  # [[0, 0], [-1, 0.5]]
+    ```
+    """
+    a = np.asarray(azimuth, "float32").reshape(-1)
+    e = np.asarray(elevation, "float32").reshape(-1)
+    if a.shape != e.shape:
+        raise ValueError(f"azimuth and elevation must have the same length, got {a.shape[0]} "
+                         f"and {e.shape[0]}.")
+    return np.stack([a, e], axis=1) / np.float32(LIGHT_ANGLE_SCALE)
+
 
 def _split_key(subject: int, azimuth: int, elevation: int) -> str:
     return hashlib.sha256(f"yaleb/{int(subject)}/{int(azimuth)}/{int(elevation)}".encode()).hexdigest()
@@ -238,13 +260,22 @@ class RelightingBatches(keras.utils.PyDataset):
       so the lighting label becomes `MIRRORED_LIGHTING_CLASS[z]` (the 64 light
       positions and the 14-class binning are symmetric).
     - `gain`: brightness scaled by `g`, log-uniform in `[1/gain, gain]`, clipped
-      to 255 (a brighter or dimmer source; 1 disables).
+      to 255 (a brighter or dimmer source; 1 disables). `gain_clip=False`: each
+      image's `g` is capped at `255 / max(x)` instead, so that no pixel saturates
+      (a clipped face loses the shading that tells the light's position: on the
+      `dualdis_yaleb` preset, validation lighting accuracy 92.5 % at g = 1, 88.6 %
+      at g = 4 where 49 % of the pixels clip).
     - `light_mix`: `a x + (1 - a) x'` with `x'` another training image of the same
       identity and `a ~ U(0, 1)`: for a fixed pose, image intensities add up over
       light sources, so this is the face under both lights (with dimmed sources).
       The lighting label is `x`'s with probability `a`, else `x'`'s, so that a
       cross-entropy on it is, in expectation, the mixup soft-label loss. (Helps
       identity but blurs the lighting classes; not used by the preset.)
+
+    `angles` (optional, `(N, 2)`: azimuth, elevation in any unit, e.g.
+    `light_angle_targets`): the batches are then `(images, (identity, lighting,
+    angles))`, mirrored images with the azimuth negated, `light_mix` taking the
+    angles of the image whose lighting label it keeps.
 
     Images come out as float32 in 0..255, like the inputs (any image shape).
 
@@ -257,8 +288,14 @@ class RelightingBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, images, identity, lighting, batch_size: int = 64, mirror: bool = False,
-                 gain: float = 1.0, light_mix: bool = False, seed: int = 0, **kwargs):
+                 gain: float = 1.0, light_mix: bool = False, seed: int = 0, angles=None,
+                 gain_clip: bool = True, **kwargs):
         super().__init__(**kwargs)
+        self.gain_clip = bool(gain_clip)
+        self.angles = None if angles is None else np.asarray(angles, "float32")
+        if self.angles is not None and self.angles.shape != (len(images), 2):
+            raise ValueError(f"angles must have shape (N, 2) = ({len(images)}, 2) (azimuth, "
+                             f"elevation per image), got {self.angles.shape}.")
         self.images = np.asarray(images)
         self.identity = np.asarray(identity).reshape(-1)
         self.lighting = np.asarray(lighting).reshape(-1)
@@ -280,21 +317,31 @@ class RelightingBatches(keras.utils.PyDataset):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         x = self.images[idx].astype("float32")
         y, z = self.identity[idx], self.lighting[idx].copy()
+        angles = None if self.angles is None else self.angles[idx].copy()
         shape = (len(idx),) + (1,) * (x.ndim - 1)
         if self.light_mix:
             other = np.array([self.rng.choice(self.by_identity[k]) for k in y])
             a = self.rng.uniform(0.0, 1.0, len(idx)).astype("float32")
             x = a.reshape(shape) * x + (1.0 - a.reshape(shape)) * self.images[other].astype("float32")
-            z = np.where(self.rng.uniform(size=len(idx)) < a, z, self.lighting[other])
+            keep = self.rng.uniform(size=len(idx)) < a
+            z = np.where(keep, z, self.lighting[other])
+            if angles is not None:
+                angles = np.where(keep[:, None], angles, self.angles[other])
         if self.mirror:
             flip = self.rng.uniform(size=len(idx)) < 0.5
             x = np.where(flip.reshape(shape), x[:, :, ::-1], x)
             # z < 0 (no lighting label: semi-supervised rows) stays unlabelled.
             z = np.where(flip & (z >= 0), MIRRORED_LIGHTING_CLASS[np.maximum(z, 0)], z)
+            if angles is not None:  # the light moves to (-A, E)
+                angles[:, 0] = np.where(flip, -angles[:, 0], angles[:, 0])
         if self.gain != 1.0:
             log_g = self.rng.uniform(-np.log(self.gain), np.log(self.gain), len(idx))
-            x = np.minimum(x * np.exp(log_g).astype("float32").reshape(shape), 255.0)
-        return x, (y, z)
+            g = np.exp(log_g).astype("float32")
+            if not self.gain_clip:  # no saturated pixel: g <= 255 / max(x)
+                peak = x.reshape(len(idx), -1).max(axis=1)
+                g = np.minimum(g, 255.0 / np.maximum(peak, 1.0))
+            x = np.minimum(x * g.reshape(shape), 255.0)
+        return x, (y, z) if angles is None else (y, z, angles)
 
 
 # ------------------------------------------------------------------ PGM files

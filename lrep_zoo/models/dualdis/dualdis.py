@@ -170,6 +170,16 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         code_invariance_weight_z: The same for h_z within the z classes (binary
             attributes: the mean over attributes of each one's two classes), so
             that h_z keeps little of the identity (h_z->y_adv). Default 0.
+        z_regression_weight: Training option (lighting accuracy, issue 16.3):
+            weight of an auxiliary regression, in L_main, of the continuous
+            values behind z (Yale-B: the light's azimuth and elevation, scaled,
+            `yaleb.light_angle_targets`) from h_z by a linear head
+            `head_z_regression`: `mean((V h_z + c - v)^2)` over the labelled
+            (finite) entries of v. The labels become `(y, z, v)` or
+            `{"y", "z", "z_values"}` with v `(N, z_regression_units)` floats, NaN
+            for unknown. The head is built only when the weight is > 0 (today's
+            presets load unchanged). Default 0.
+        z_regression_units: Columns of v (2: azimuth, elevation).
         attributes: `"categorical"` (one z class per image, softmax heads) or
             `"binary"` (`num_attributes` binary attributes, sigmoid heads, BCE).
         num_attributes: Number of binary attributes (`attributes="binary"` only).
@@ -223,6 +233,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         code_width_z: int | None = None,
         code_invariance_weight_y: float = 0.0,
         code_invariance_weight_z: float = 0.0,
+        z_regression_weight: float = 0.0,
+        z_regression_units: int = 2,
         attributes: str = "categorical",
         num_attributes: int | None = None,
         network_width: float = 1.0,
@@ -232,6 +244,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         super().__init__(**kwargs)
         self._check_training_options(latent_dim, adversaries, adversary_steps,
                                      adversary_reset_every, code_noise_z, code_width_z)
+        self._check_z_regression(z_regression_weight, z_regression_units)
         for which, value in (("y", adversarial_loss_y), ("z", adversarial_loss_z)):
             if value not in ADVERSARIAL_LOSSES:
                 raise ValueError(
@@ -294,7 +307,33 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                                                       code_invariance_weight_y)
         self.code_invariance_weight_z = _non_negative("code_invariance_weight_z",
                                                       code_invariance_weight_z)
+        self._build_z_regression(z_regression_weight, z_regression_units)
         self.built = True
+
+    @staticmethod
+    def _check_z_regression(weight, units):
+        if not float(weight) >= 0.0:
+            raise ValueError(f"z_regression_weight must be >= 0, got {weight!r}.")
+        if isinstance(units, bool) or int(units) != units or int(units) < 1:
+            raise ValueError(f"z_regression_units must be an integer >= 1, got {units!r}.")
+
+    def _build_z_regression(self, weight, units):
+        """The auxiliary regression of z's continuous values from h_z (option)."""
+        self.z_regression_weight = float(weight)
+        self.z_regression_units = int(units)
+        self.head_z_regression = None
+        if self.z_regression_weight:
+            self.head_z_regression = nets.linear_head(
+                self.latent_dim, self.z_regression_units, name="head_z_regression")
+
+    def regress_z(self, x):
+        """Raw images -> `head_z_regression(h_z)`, the regressed values behind z,
+        `(N, z_regression_units)` (Yale-B: `yaleb.light_angle_targets`' scale).
+        Only with `z_regression_weight > 0`."""
+        if self.head_z_regression is None:
+            raise ValueError("regress_z needs a model built with z_regression_weight > 0.")
+        _, h_z = self.encode(self.checked_images(x, "regress_z"))
+        return self.head_z_regression(h_z)
 
     def _build_training_options(
         self, adversaries, adversary_steps, adversary_reset_every, code_noise_z, code_width_z
@@ -400,6 +439,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     def main_variables(self) -> list:
         """Variables of L_main: encoders, decoder and the linear heads."""
         nets_ = (self.encoder, self.encoder_y, self.encoder_z, self.decoder, self.head_y, self.head_z)
+        if self.head_z_regression is not None:  # training option z_regression_weight
+            nets_ += (self.head_z_regression,)
         return [v for n in nets_ for v in n.trainable_variables]
 
     @property
@@ -422,7 +463,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 self.main_loss,
                 self.main_variables,
                 logs=("rec", "ce_y", "ce_z", "adv_y", "adv_z", "orth", "y_acc", "z_acc")
-                + self._invariance_log_names(),
+                + self._invariance_log_names()
+                + (("reg_z",) if self.head_z_regression is not None else ()),
             ),
         ]
 
@@ -533,10 +575,22 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         negative for an unlabelled sample. Binary z (checked here, for concrete arrays
         and a dataset's spec): shape `(N, num_attributes)`, entries 0, 1, negative or
         NaN (unlabelled)."""
+        regression = self.head_z_regression is not None
         if isinstance(labels, dict) and {"y", "z"} <= set(labels):
             y, z = labels["y"], labels["z"]
-        elif isinstance(labels, (tuple, list)) and len(labels) == 2:
-            y, z = labels
+            if regression and "z_values" not in labels:
+                raise ValueError("z_regression_weight > 0: the labels need a 'z_values' entry "
+                                 f"(N, {self.z_regression_units}) besides 'y' and 'z'.")
+            if regression:
+                _check_regression_values(labels["z_values"], self.z_regression_units)
+        elif isinstance(labels, (tuple, list)) and len(labels) == 2 + regression:
+            y, z = labels[:2]
+            if regression:
+                _check_regression_values(labels[2], self.z_regression_units)
+        elif regression:
+            raise ValueError(
+                "z_regression_weight > 0: DualDis labels must be (y, z, z_values) or "
+                f"{{'y': y, 'z': z, 'z_values': z_values}}, got {_describe_labels(labels)}.")
         else:
             if isinstance(labels, dict):
                 got = f"a dict with keys {sorted(labels)}"
@@ -560,7 +614,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
         if isinstance(labels, dict):
             y, z = labels["y"], labels["z"]
         else:
-            y, z = labels
+            y, z = labels[:2]
         y = ops.cast(ops.reshape(y, (-1,)), "int32")
         if self.attributes == "binary":  # (N, k) floats; -1 / NaN: unlabelled
             return x, y, ops.cast(ops.reshape(z, (-1, self.num_attributes)), "float32")
@@ -594,6 +648,12 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             "z_adv_err": 1.0 - _masked_mean(_correct(z_safe, logits_z), z_mask),
         }
         return disc_y + disc_z, logs
+
+    def _regression_values(self, data):
+        """The `z_values` labels, `(N, z_regression_units)` float32 (option)."""
+        _, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        values = labels["z_values"] if isinstance(labels, dict) else labels[2]
+        return ops.cast(ops.reshape(values, (-1, self.z_regression_units)), "float32")
 
     def main_loss(self, data, training=True):
         x, y, z, h_y, h_z = self._forward(data, training)
@@ -631,6 +691,11 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                              ("inv_z", self.code_invariance_weight_z)):
             if name in invariance_logs:
                 loss = loss + weight * invariance_logs[name]
+        extra_logs = {}
+        if self.head_z_regression is not None:  # training option z_regression_weight
+            predicted = self.head_z_regression(h_z, training=training)
+            extra_logs["reg_z"] = _masked_squared_error(self._regression_values(data), predicted)
+            loss = loss + self.z_regression_weight * extra_logs["reg_z"]
         logs = {
             "rec": rec,
             "ce_y": ce_y,
@@ -640,6 +705,7 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
             "orth": orth,
             "y_acc": ops.mean(_correct(y, logits_y)),
             "z_acc": _masked_mean(_correct(z_safe, logits_z), z_mask),
+            **extra_logs,
         }
         logs.update(invariance_logs)
         return loss, logs
@@ -691,6 +757,8 @@ class DualDis(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
                 "code_width_z": self.code_width_z,
                 "code_invariance_weight_y": self.code_invariance_weight_y,
                 "code_invariance_weight_z": self.code_invariance_weight_z,
+                "z_regression_weight": self.z_regression_weight,
+                "z_regression_units": self.z_regression_units,
                 "attributes": self.attributes,
                 "num_attributes": self.num_attributes,
                 "network_width": self.network_width,
@@ -749,6 +817,37 @@ def _check_binary_labels(z, num_attributes: int) -> None:
                 f"DualDis: binary z labels must be 0 or 1 (negative or NaN: unlabelled), "
                 f"got {bad[0]!r}."
             )
+
+
+def _check_regression_values(values, units: int) -> None:
+    """`z_values` labels: shape `(N, units)` (a `ValueError` otherwise)."""
+    shape = getattr(values, "shape", None)
+    if shape is None:
+        values = np.asarray(values)
+        shape = values.shape
+    shape = tuple(None if s is None else int(s) for s in shape)
+    if len(shape) != 2 or shape[1] != units:
+        raise ValueError(f"DualDis: z_values labels must have shape (batch, z_regression_units="
+                         f"{units}), got shape {shape}.")
+
+
+def _describe_labels(labels) -> str:
+    if isinstance(labels, dict):
+        return f"a dict with keys {sorted(labels)}"
+    if isinstance(labels, (tuple, list)):
+        return f"a {type(labels).__name__} of {len(labels)}"
+    if hasattr(labels, "shape"):
+        return f"one array of shape {tuple(labels.shape)}"
+    return type(labels).__name__
+
+
+def _masked_squared_error(targets, predicted):
+    """Mean of `(predicted - targets)^2` over the finite entries of `targets`
+    (NaN: unknown value, left out)."""
+    predicted = ops.cast(predicted, "float32")
+    known = ops.isfinite(targets)
+    safe = ops.where(known, targets, ops.zeros_like(targets))
+    return _masked_mean(ops.square(predicted - safe), ops.cast(known, "float32"))
 
 
 def _ce(labels, logits):
