@@ -7,6 +7,7 @@
 | `GAN` wgan_gp, n_critic 5        | `keras_io.GAN(objective="wgan_gp")`: keras-io WGAN-GP   |
 | `HybridNet` ConvLarge, 2 branches| `torch_hybridnet`: plain PyTorch step (any backend)     |
 | `HybridNet` (`hybridnet_bn`)     | `keras_bn`: the same model on Keras' BatchNormalization |
+| `HybridNet` (`hybridnet_adam`)   | the same model trained with `keras.optimizers.Adam`     |
 
 Both sides of a pair start from the same weights (the reference's networks are a
 copy of lrep_zoo's) and see the same batches; each timing is `steps` optimizer
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -39,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _timing  # noqa: E402
 
-MODELS = ("vae", "dcgan", "wgan_gp", "hybridnet", "hybridnet_bn")
+MODELS = ("vae", "dcgan", "wgan_gp", "hybridnet", "hybridnet_bn", "hybridnet_adam")
 
 
 def _jit(mode: str, backend: str, penalty: bool = False):
@@ -100,36 +102,58 @@ def pair_gan(objective, n_critic, batch_size, steps, jit):
     return _Fit(ours, x, batch_size=batch_size), _Fit(ref, x, batch_size=batch_size)
 
 
-def pair_hybridnet(batch_size, steps, jit):
-    import keras
+def _hybridnet_batches(batch_size, steps):
     import numpy as np
 
-    from lrep_zoo.models.hybridnet import experiment
-    from references import torch_hybridnet
-
-    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(batch_size * steps, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=len(x))
     y = np.where(np.arange(len(x)) % 5 == 0, y, -1).astype("int64")  # 20 of 100 labelled
+    return x, y
+
+
+def pair_hybridnet(batch_size, steps, jit):
+    """lrep_zoo's HybridNet (the recipes' optimizer, `training.optimizers.Adam`) vs
+    the PyTorch step (`torch.optim.Adam`)."""
+    import keras
+
+    from lrep_zoo.models.hybridnet import experiment
+    from lrep_zoo.training.optimizers import Adam
+    from references import torch_hybridnet
+
+    keras.utils.set_random_seed(0)
+    x, y = _hybridnet_batches(batch_size, steps)
     ours = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
-    ours.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+    ours.compile(optimizer=Adam(1e-3), jit_compile=jit)
     ref = torch_hybridnet.from_keras(ours, learning_rate=1e-3, seed=0)
     return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size)
+
+
+def pair_hybridnet_adam(batch_size, steps, jit):
+    """lrep_zoo's HybridNet with `training.optimizers.Adam` vs with `keras.optimizers.Adam`."""
+    import keras
+
+    from lrep_zoo.models.hybridnet import experiment
+    from lrep_zoo.training.optimizers import Adam
+
+    x, y = _hybridnet_batches(batch_size, steps)
+    models = []
+    for optimizer in (Adam(1e-3), keras.optimizers.Adam(1e-3)):
+        keras.utils.set_random_seed(0)
+        model = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
+        model.compile(optimizer=optimizer, jit_compile=jit)
+        models.append(_Fit(model, x, y, batch_size))
+    return tuple(models)
 
 
 def pair_hybridnet_bn(batch_size, steps, jit):
     """lrep_zoo's HybridNet (fused BatchNormalization) vs the same model on Keras' layer."""
     import keras
-    import numpy as np
 
     from lrep_zoo.models.hybridnet import experiment
     from references import keras_bn
 
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(batch_size * steps, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, size=len(x))
-    y = np.where(np.arange(len(x)) % 5 == 0, y, -1).astype("int64")
+    x, y = _hybridnet_batches(batch_size, steps)
     keras.utils.set_random_seed(0)
     ours = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
     keras.utils.set_random_seed(0)
@@ -153,6 +177,8 @@ def build(name, args, backend):
         return pair_hybridnet(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
     if name == "hybridnet_bn":
         return pair_hybridnet_bn(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
+    if name == "hybridnet_adam":
+        return pair_hybridnet_adam(args.hybridnet_batch_size, args.hybridnet_steps, jit), jit
     raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
 
 
@@ -164,30 +190,63 @@ def worker(args) -> dict:
     import keras
 
     backend = keras.backend.backend()
+    set_threads(args.threads)
+    load_at_start = [round(x, 1) for x in os.getloadavg()]
     pairs, jits = {}, {}
     for name in args.models:
         pairs[name], jits[name] = build(name, args, backend)
         for side in pairs[name]:
             side.run(1)  # compile / warm up
     times = {name: ([], []) for name in pairs}
+    cpu = {name: ([], []) for name in pairs}
     for r in range(args.repeats):
         for name, (ours, ref) in pairs.items():
             order = ((0, ours), (1, ref)) if r % 2 == 0 else ((1, ref), (0, ours))
             for i, side in order:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 side.run(_steps(name, args))
                 times[name][i].append((time.perf_counter() - start) / _steps(name, args))
+                cpu[name][i].append((time.process_time() - start_cpu) / _steps(name, args))
     out = {}
     for name, (a, b) in times.items():
+        ca, cb = cpu[name]
         out[name] = {
             "lrep_zoo_ms": 1e3 * min(a), "reference_ms": 1e3 * min(b),
             "lrep_zoo_ms_median": 1e3 * statistics.median(a),
             "reference_ms_median": 1e3 * statistics.median(b),
             "ratio": min(a) / min(b), "ratio_median": statistics.median(a) / statistics.median(b),
             "lrep_zoo_all_ms": [1e3 * t for t in a], "reference_all_ms": [1e3 * t for t in b],
-            "jit_compile": jits[name],
+            # CPU time of the process (all threads) per step: less sensitive to other
+            # processes' load than wall time (`--threads 1`: the step's own thread).
+            "lrep_zoo_cpu_ms": 1e3 * min(ca), "reference_cpu_ms": 1e3 * min(cb),
+            "ratio_cpu": min(ca) / min(cb),
+            "ratio_cpu_median": statistics.median(ca) / statistics.median(cb),
+            "lrep_zoo_all_cpu_ms": [1e3 * t for t in ca],
+            "reference_all_cpu_ms": [1e3 * t for t in cb],
+            "jit_compile": jits[name], "threads": args.threads,
+            "load_average_start_end": [load_at_start, [round(x, 1) for x in os.getloadavg()]],
         }
     return out
+
+
+def set_threads(n: int | None) -> None:
+    """`n` compute threads for both sides (torch and TensorFlow; `None`: the default)."""
+    if not n:
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(n)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    else:
+        raise ValueError(f"--threads is supported on torch and tensorflow, not {backend}.")
 
 
 PROFILED_OPS = ("aten::copy_", "aten::native_batch_norm", "aten::native_batch_norm_backward",
@@ -206,6 +265,7 @@ def profile(args) -> dict:
 
     if keras.backend.backend() != "torch":
         raise ValueError("--profile needs KERAS_BACKEND=torch.")
+    set_threads(args.threads)
     pair = pair_hybridnet(args.hybridnet_batch_size, 1, False)
     out = {}
     for name, side in zip(("lrep_zoo", "reference"), pair):
@@ -226,7 +286,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true",
                         help="measure on the current KERAS_BACKEND and print JSON")
-    parser.add_argument("--models", nargs="+", default=[m for m in MODELS if m != "hybridnet_bn"],
+    parser.add_argument("--models", nargs="+",
+                        default=[m for m in MODELS if m not in ("hybridnet_bn", "hybridnet_adam")],
                         choices=MODELS)
     parser.add_argument("--backends", nargs="+", default=None, choices=_timing.BACKENDS)
     parser.add_argument("--jit", default="fast", choices=["fast", "auto", "true", "false"])
@@ -235,6 +296,8 @@ def main(argv=None):
     parser.add_argument("--hybridnet-batch-size", type=int, default=100)
     parser.add_argument("--hybridnet-steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="compute threads of both sides (torch, tensorflow; default: theirs)")
     parser.add_argument("--name", default="peers", help="results file benchmarks/results/NAME.json")
     parser.add_argument("--profile", action="store_true",
                         help="with --worker on torch: op counts of one HybridNet step per side")

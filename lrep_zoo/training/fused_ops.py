@@ -1,5 +1,8 @@
 """Fused kernels of the backends for ops that Keras builds from several `keras.ops`.
 
+Batch normalization, Adam's update and moving averages of variables (below the
+batch-normalization part).
+
 Keras' `BatchNormalization` computes its batch statistics with `ops.moments` and
 normalises with `ops.batch_normalization`: on torch and TensorFlow that is about ten
 elementwise and reduction kernels forward, and as many backward, where each backend has
@@ -31,7 +34,8 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["batch_normalization", "batch_normalization_training", "fused_kernel_used"]
+__all__ = ["adam_update", "assign_moving_averages", "batch_normalization",
+           "batch_normalization_training", "fused_kernel_used"]
 
 _BACKEND = keras.backend.backend()
 
@@ -220,3 +224,90 @@ def batch_normalization(x, mean, variance, gamma, beta, axis: int = -1,
     if fused is not None and fused_kernel_used(tuple(x.shape), axis, training=False):
         return fused[1](x, mean, variance, gamma, beta, axis, float(epsilon))
     return _ops_inference(x, mean, variance, gamma, beta, axis, float(epsilon))
+
+
+# ------------------------------------------------ optimizer and moving averages
+def _torch_eager() -> bool:
+    """torch, outside `torch.compile` (the fused in-place updates below are eager)."""
+    if _BACKEND != "torch":
+        return False
+    import torch
+
+    return not torch.compiler.is_compiling()
+
+
+def adam_update(variable, gradient, m, v, v_hat, learning_rate, beta_1: float,
+                beta_2: float, epsilon: float, iterations) -> bool:
+    """Keras' Adam update of one variable as one fused kernel; `False` if not run here.
+
+    Computes what `keras.optimizers.Adam.update_step` does, in place:
+    `m <- beta_1 m + (1 - beta_1) g`, `v <- beta_2 v + (1 - beta_2) g^2`
+    (`v_hat <- max(v_hat, v)`, used instead of `v`, when `v_hat` is given: amsgrad),
+    `variable <- variable - alpha m / (sqrt(v) + epsilon)` with
+    `alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)`. On torch (eager) that is
+    `torch._fused_adam_`, one pass over the variable instead of Keras' ten foreach
+    ops, which on a CPU run one kernel per variable each (torch's kernel puts
+    epsilon after the bias correction, so it gets `epsilon / sqrt(1 - beta_2^step)`).
+    Elsewhere (TensorFlow, JAX, `torch.compile`) it does nothing and returns `False`:
+    the caller runs Keras' own update. `variable`, `m`, `v`, `v_hat` are Keras
+    variables; `iterations` is the number of updates before this one (an int, or the
+    optimizer's `iterations` variable): `step = iterations + 1`.
+
+    Example:
+
+    ```python
+    if not adam_update(var, grad, m, v, None, 1e-3, 0.9, 0.999, 1e-7, iterations=0):
+        ...  # Keras' update_step
+    ```
+    """
+    if not _torch_eager():
+        return False
+    import torch
+
+    value = variable.value
+    gradient = ops.convert_to_tensor(gradient)
+    if not torch.is_floating_point(value) or value.dtype == torch.float64:
+        return False
+    step = int(ops.convert_to_numpy(iterations)) + 1
+    if step < 1:
+        raise ValueError(f"adam_update: iterations must be >= 0, got {step - 1}.")
+    correction = math.sqrt(1.0 - float(beta_2) ** step)
+    with torch.no_grad():
+        torch._fused_adam_(
+            [value], [gradient.to(value.dtype)], [m.value], [v.value],
+            [] if v_hat is None else [v_hat.value],
+            [torch.tensor(float(step))],
+            lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+            weight_decay=0.0, eps=float(epsilon) / correction if correction else 0.0,
+            amsgrad=v_hat is not None, maximize=False)
+    return True
+
+
+def assign_moving_averages(targets, values, decay) -> bool:
+    """`target <- decay * target + (1 - decay) * value` for each pair, fused; or `False`.
+
+    On torch (eager) one `torch._foreach_lerp_` over all pairs (in place, no
+    gradient), for float32 `targets` (Keras variables) and `values` (tensors of the
+    same shapes); elsewhere it does nothing and returns `False` (the caller assigns
+    with `keras.ops`). `decay` is a float or a scalar tensor.
+
+    Example:
+
+    ```python
+    if not assign_moving_averages(teacher_variables, student_values, decay=0.99):
+        ...  # target.assign(decay * target + (1 - decay) * value)
+    ```
+    """
+    if not _torch_eager() or not targets:
+        return False
+    import torch
+
+    storage = [t.value for t in targets]
+    values = [ops.convert_to_tensor(v) for v in values]
+    if any(t.dtype != torch.float32 for t in storage) or any(
+            v.dtype != torch.float32 for v in values):
+        return False
+    with torch.no_grad():
+        weight = 1.0 - ops.convert_to_tensor(decay, "float32")
+        torch._foreach_lerp_(storage, [v.detach() for v in values], [weight] * len(storage))
+    return True

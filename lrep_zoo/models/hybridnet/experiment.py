@@ -139,7 +139,8 @@ def train_mnist(protocol: MnistProtocol, variant: str, seed: int, x: np.ndarray,
 
     `x` are the uint8 training images (N, 28, 28, 1), `labelled` the indices
     whose labels are used (the others feed the unlabelled stream). Adam with
-    `RampedLinearDecay` (linear decay over the last third), `MNIST_EPOCHS`
+    `RampedLinearDecay` (linear decay over the last third; `lrep_zoo.training.optimizers.Adam`,
+    Keras' Adam on fused kernels), `MNIST_EPOCHS`
     epochs of `steps // MNIST_EPOCHS` steps.
 
     Example:
@@ -152,6 +153,7 @@ def train_mnist(protocol: MnistProtocol, variant: str, seed: int, x: np.ndarray,
     import keras
 
     from lrep_zoo import data
+    from lrep_zoo.training.optimizers import Adam
     from lrep_zoo.training.schedules import RampedLinearDecay
 
     p = protocol
@@ -164,7 +166,7 @@ def train_mnist(protocol: MnistProtocol, variant: str, seed: int, x: np.ndarray,
                         p.rampup_fraction, seed=seed, filters=tuple(p.filters),
                         input_noise=p.input_noise)
     lr = RampedLinearDecay(p.learning_rate, total_steps=p.steps, decay_steps=p.steps // 3)
-    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=jit_compile(p.jit))
+    model.compile(optimizer=Adam(lr), jit_compile=jit_compile(p.jit))
     start = time.perf_counter()
     history = model.fit(stream, steps_per_epoch=p.steps // MNIST_EPOCHS, epochs=MNIST_EPOCHS,
                         verbose=verbose, callbacks=[*(callbacks or []), StepTimer()])
@@ -284,6 +286,7 @@ def run_convlarge(config: ConvLargeConfig, *, dataset: str, name: str, flip: boo
 
     from lrep_zoo import data, reporting
     from lrep_zoo.models.hybridnet.grids import save_reconstruction_grid
+    from lrep_zoo.training.optimizers import Adam
     from lrep_zoo.training.schedules import RampedLinearDecay
 
     c = config
@@ -309,7 +312,7 @@ def run_convlarge(config: ConvLargeConfig, *, dataset: str, name: str, flip: boo
                                     c.shade_weight, seed, tuple(x.shape[1:]))
             lr = RampedLinearDecay(c.learning_rate, total_steps=c.steps,
                                    decay_steps=c.steps // 3)
-            model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile="auto")
+            model.compile(optimizer=Adam(lr), jit_compile="auto")
             epochs = max(1, min(20, c.steps // 100))
             start = time.perf_counter()
             model.fit(stream, steps_per_epoch=c.steps // epochs, epochs=epochs,
