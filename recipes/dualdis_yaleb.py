@@ -262,11 +262,13 @@ def train(data: dict, config: Config, output_dir: str | None = None):
 
 def from_preset_with_options(folder: str, **overrides):
     """`DualDis.from_preset(folder, **overrides)`; when the overrides add parts the
-    preset lacks (`adversaries > 1`: extra adversaries), the preset's parts are copied
-    by name into the new model and the new parts keep their fresh initialisation."""
+    preset lacks (`adversaries > 1`: extra adversaries; `z_regression_weight > 0`: the
+    regression head), the preset's parts are copied by name into the new model and the
+    new parts keep their fresh initialisation."""
     from lrep_zoo.models.dualdis import DualDis
 
-    if int(overrides.get("adversaries", 1)) <= 1:
+    adds_parts = int(overrides.get("adversaries", 1)) > 1 or overrides.get("z_regression_weight")
+    if not adds_parts:
         return DualDis.from_preset(folder, **overrides)
     base = DualDis.from_preset(folder)
     model = DualDis.from_config({**base.get_config(), **overrides})
