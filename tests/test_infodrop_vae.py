@@ -155,6 +155,7 @@ def test_round_trip_sampling_and_errors(tmp_path):
     np.testing.assert_allclose(_np(vae.sample(3, seed=5)), _np(vae.decode(np.exp(-0.2 + eps))),
                                rtol=1e-5, atol=1e-6)
     relu = _vae(seed=2, code_activation="relu")
+    assert vae.can_sample and not relu.can_sample
     with pytest.raises(ValueError, match="improper"):
         relu.sample(2)
     with pytest.raises(ValueError, match="bottleneck"):

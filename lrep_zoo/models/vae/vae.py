@@ -268,7 +268,7 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
         if self.bottleneck == "gaussian":
             return self.decode(eps)
-        if self.code_activation != "softplus":
+        if not self.can_sample:
             raise ValueError(
                 "This Information Dropout VAE has code_activation='relu', whose log-uniform "
                 "prior is improper: there is no prior to sample codes from. Use "
@@ -277,6 +277,12 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         mu = ops.convert_to_numpy(layer.prior_mu)
         sigma = np.exp(ops.convert_to_numpy(layer.prior_log_sigma))
         return self.decode(np.exp(mu + sigma * eps).astype("float32"))
+
+    @property
+    def can_sample(self) -> bool:
+        """Whether `sample` has a proper prior to draw codes from: `False` only for the
+        Information Dropout VAE with `code_activation="relu"` (log-uniform prior)."""
+        return not (self.bottleneck == "information_dropout" and self.code_activation == "relu")
 
     # ------------------------------------------------------------------ loss
     def loss_terms(self, x, y_pred):
