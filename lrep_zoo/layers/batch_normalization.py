@@ -20,7 +20,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     gradients and moving statistics equal Keras' within float tolerance. On torch
     (any layout) and on TensorFlow (channels last) training and inference each run
     one fused kernel forward and one backward (`lrep_zoo.training.fused_ops`) instead
-    of Keras' separate mean, variance and elementwise ops; on JAX, and with a `mask`,
+    of Keras' separate mean, variance and elementwise ops (on torch the moving
+    statistics are updated by one fused op too); on JAX, and with a `mask`,
     `synchronized=True` or `renorm=True`, it computes exactly what Keras' layer does.
 
     Subclasses choose when batch statistics are used by overriding
@@ -69,10 +70,12 @@ class BatchNormalization(keras.layers.BatchNormalization):
             outputs = ops.batch_normalization(x, mean, variance, axis=self.axis, offset=beta,
                                               scale=gamma, epsilon=self.epsilon)
         m = self.momentum
-        self.moving_mean.assign(ops.cast(self.moving_mean, x.dtype) * m + mean * (1.0 - m))
-        self.moving_variance.assign(
-            ops.cast(self.moving_variance, x.dtype) * m + variance * (1.0 - m)
-        )
+        moving = [self.moving_mean, self.moving_variance]
+        if not fused_ops.assign_moving_averages(moving, [mean, variance], m):
+            self.moving_mean.assign(ops.cast(self.moving_mean, x.dtype) * m + mean * (1.0 - m))
+            self.moving_variance.assign(
+                ops.cast(self.moving_variance, x.dtype) * m + variance * (1.0 - m)
+            )
         return ops.cast(outputs, self.compute_dtype)
 
 
