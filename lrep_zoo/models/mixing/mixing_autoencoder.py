@@ -419,12 +419,14 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
 
 # ---------------------------------------------------------------------- helpers
 def _mse(a, b):
-    return ops.mean(ops.square(a - b))
+    # In float32: under a mixed policy the reconstructions come in the compute dtype.
+    return ops.mean(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
 def _bce(mask, logits):
-    """Mean binary cross-entropy of `sigmoid(logits)` against the 0/1 `mask`."""
-    return ops.mean(ops.softplus(logits) - mask * logits)
+    """Mean binary cross-entropy of `sigmoid(logits)` against the 0/1 `mask` (float32)."""
+    logits = ops.cast(logits, "float32")
+    return ops.mean(ops.softplus(logits) - ops.cast(mask, "float32") * logits)
 
 
 def _chunk_accuracy(mask, logits):
