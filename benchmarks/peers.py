@@ -13,7 +13,9 @@ Both sides of a pair start from the same weights (the reference's networks are a
 copy of lrep_zoo's) and see the same batches; each timing is `steps` optimizer
 steps after a warm-up (compilation), the pairs are timed in alternation with the
 order reversed every other round, and the table gives the best (headline) and the
-median of `repeats` timings of each side (see `_timing.ratio_summary`). Run without
+median of `repeats` timings of each side (see `_timing.ratio_summary`), and the ratio
+of the best CPU times of the process per step (`time.process_time`; with `--threads 1`
+the step's own work, which other processes' load on a shared machine barely changes). Run without
 `--worker`, one subprocess per backend (`--backends`; one backend:
 `KERAS_BACKEND=torch python benchmarks/peers.py --worker`).
 
@@ -25,6 +27,8 @@ forces one setting on both sides (torch: gradient penalties never compile).
     python benchmarks/peers.py --models hybridnet --backends torch tensorflow
     python benchmarks/peers.py --models vae dcgan --steps 5 --repeats 3
     KERAS_BACKEND=torch python benchmarks/peers.py --worker --profile --hybridnet-batch-size 4
+    KERAS_BACKEND=torch python benchmarks/peers.py --worker --models hybridnet --threads 1
+    KERAS_BACKEND=tensorflow python benchmarks/peers.py --worker --graph-ops --models wgan_gp
 """
 
 from __future__ import annotations
@@ -281,6 +285,38 @@ def profile(args) -> dict:
     return out
 
 
+def graph_ops(args) -> dict:
+    """TensorFlow only: op-type counts of each side's traced `train_step` (`--graph-ops`).
+
+    The static graph each side runs per step (one batch of `--batch-size` images),
+    independent of the machine's load: `{model: {"lrep_zoo": n, "reference": n,
+    "differences": {op_type: [lrep_zoo, reference]}}}`.
+    """
+    import collections
+
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError("--graph-ops needs KERAS_BACKEND=tensorflow.")
+    out = {}
+    for name in args.models:
+        if name.startswith("hybridnet"):
+            raise ValueError("--graph-ops compares the keras-io pairs (vae, dcgan, wgan_gp).")
+        pair, _ = build(name, args, "tensorflow")
+        counts = []
+        for side in pair:
+            side.run(1)  # builds the optimizers' variables
+            spec = tf.TensorSpec((args.batch_size, *side.x.shape[1:]), tf.float32)
+            graph = tf.function(side.model.train_step).get_concrete_function(spec).graph
+            counts.append(collections.Counter(op.type for op in graph.get_operations()))
+        ours, ref = counts
+        out[name] = {"lrep_zoo": sum(ours.values()), "reference": sum(ref.values()),
+                     "differences": {k: [ours[k], ref[k]] for k in sorted(set(ours) | set(ref))
+                                     if ours[k] != ref[k]}}
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,12 +334,17 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
                         help="compute threads of both sides (torch, tensorflow; default: theirs)")
+    parser.add_argument("--graph-ops", action="store_true",
+                        help="with --worker on tensorflow: op counts of each side's train step")
     parser.add_argument("--name", default="peers", help="results file benchmarks/results/NAME.json")
     parser.add_argument("--profile", action="store_true",
                         help="with --worker on torch: op counts of one HybridNet step per side")
     args = parser.parse_args(argv)
     if args.worker and args.profile:
         print(json.dumps(profile(args)))
+        return
+    if args.worker and args.graph_ops:
+        print(json.dumps(graph_ops(args)))
         return
     if args.worker:
         print(json.dumps(worker(args)))
@@ -315,17 +356,18 @@ def main(argv=None):
     rows = []
     for backend, per_model in results.items():
         if "error" in per_model:
-            rows.append([backend, "error", str(per_model["error"]), "", "", "", "", ""])
+            rows.append([backend, "error", str(per_model["error"]), "", "", "", "", "", ""])
             continue
         for name, r in per_model.items():
             rows.append([backend, name, f"{r['lrep_zoo_ms']:.0f}", f"{r['reference_ms']:.0f}",
                          f"{r['ratio']:.2f}", f"{r['lrep_zoo_ms_median']:.0f}",
-                         f"{r['reference_ms_median']:.0f}", f"{r['ratio_median']:.2f}"])
+                         f"{r['reference_ms_median']:.0f}", f"{r['ratio_median']:.2f}",
+                         f"{r['ratio_cpu']:.2f}"])
     _timing.print_table(
         f"lrep_zoo vs reference, ms per train step, best / median of {args.repeats} "
         "alternated timings", ["backend", "model", "lrep_zoo best", "reference best",
                                "ratio", "lrep_zoo median", "reference median",
-                               "ratio of medians"], rows)
+                               "ratio of medians", "ratio of best CPU times"], rows)
     path = _timing.write_results(args.name, {
         "results": results, "args": vars(args), "machine": platform.platform(),
         "command": "python benchmarks/peers.py " + " ".join(extra),
