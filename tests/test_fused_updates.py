@@ -36,14 +36,14 @@ def _model():
 def test_adam_equals_keras_adam(amsgrad, backend):
     # `apply` as `fit` calls it (eager here: on TF/JAX both sides are Keras' own code).
     rng = np.random.default_rng(0)
-    shapes = [(3, 3, 2, 4), (4,)]
+    shapes = [(3, 4), (4,)]
     initial = [rng.normal(size=s).astype("float32") for s in shapes]
     schedule = keras.optimizers.schedules.ExponentialDecay(0.05, 2, 0.5)
     ours = Adam(schedule, amsgrad=amsgrad, epsilon=1e-3)
     theirs = keras.optimizers.Adam(schedule, amsgrad=amsgrad, epsilon=1e-3)
     ours_vars = [keras.Variable(w) for w in initial]
     their_vars = [keras.Variable(w) for w in initial]
-    for _ in range(4):
+    for _ in range(3):
         grads = [rng.normal(size=s).astype("float32") for s in shapes]
         ours.apply([ops.convert_to_tensor(g) for g in grads], ours_vars)
         theirs.apply([ops.convert_to_tensor(g) for g in grads], their_vars)
@@ -57,11 +57,12 @@ def test_adam_equals_keras_adam(amsgrad, backend):
 
 @pytest.mark.backends
 def test_adam_round_trip_and_fused_path(tmp_path, backend):
-    model = _model()
-    model.compile(optimizer=Adam(1e-2), loss="mse")
-    path = tmp_path / "m.keras"
-    model.save(path)
-    assert type(keras.saving.load_model(path).optimizer) is Adam
+    if backend != "jax":  # the registration is backend-free (eager JAX builds slowly)
+        model = _model()
+        model.compile(optimizer=Adam(1e-2), loss="mse")
+        path = tmp_path / "m.keras"
+        model.save(path)
+        assert type(keras.saving.load_model(path).optimizer) is Adam
     var = keras.Variable(np.ones(3, "float32"))
     m, v = keras.Variable(np.zeros(3, "float32")), keras.Variable(np.zeros(3, "float32"))
     ran = fused_ops.adam_update(var, np.ones(3, "float32"), m, v, None, 0.1, 0.9, 0.999,
@@ -78,7 +79,7 @@ def test_adam_round_trip_and_fused_path(tmp_path, backend):
 @pytest.mark.backends
 def test_moving_averages_equal_the_formula(backend):
     rng = np.random.default_rng(0)
-    shapes = [(3, 3, 2, 4), (4,), ()]
+    shapes = [(3, 4), ()]
     start = [rng.normal(size=s).astype("float32") for s in shapes]
     values = [rng.normal(size=s).astype("float32") for s in shapes]
     for decay in (0.0, 0.9, ops.convert_to_tensor(0.75)):
