@@ -93,16 +93,9 @@ def _ops_inference(x, mean, variance, gamma, beta, axis, epsilon):
 
 # ---------------------------------------------------------------- PyTorch
 def _torch_channels_second(x, axis):
-    """`x` with its channels on axis 1; channels-first inputs made contiguous.
-
-    A channels-first activation may come in another memory layout (a channels-last
-    strided convolution output, a permuted input): torch's batch-norm kernels, and
-    the layers after them, are faster on one contiguous layout (measured on
-    HybridNet's ConvLarge step, `benchmarks/peers.py`).
-    """
     import torch
 
-    return x.contiguous() if axis == 1 else torch.movedim(x, axis, 1)
+    return x if axis == 1 else torch.movedim(x, axis, 1)
 
 
 def _torch_training(x, gamma, beta, axis, epsilon):
