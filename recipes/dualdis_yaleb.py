@@ -203,8 +203,9 @@ def train(data: dict, config: Config, output_dir: str | None = None):
             if (epoch + 1) % eval_every and epoch + 1 != epochs and not out_of_time:
                 return
             scores = disentangling.paper_scores(model, val["image"], val["identity"], val["lighting"])
-            row = {"epoch": epoch + 1, "time_s": time.time() - start, **scores,
-                   **{k: float(v) for k, v in (logs or {}).items()}}
+            # Training-batch logs under "train_*": they share names with the scores.
+            row = {"epoch": epoch + 1, "time_s": time.time() - start,
+                   **{f"train_{k}": float(v) for k, v in (logs or {}).items()}, **scores}
             history.append(row)
             if scores["aggregate"] > best["aggregate"]:
                 best.update(aggregate=scores["aggregate"], epoch=epoch + 1, weights=model.get_weights())
