@@ -97,3 +97,35 @@ def test_moving_averages_equal_the_formula(backend):
             np.testing.assert_allclose(_np(t), 0.5 * (s + v), rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="matching"):
         ema_update(targets, targets[:1], decay=0.5)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv_kernel_in_torch_order_equals_keras(transposed, backend):
+    # `lrep_zoo.layers.Conv2D` / `Conv2DTranspose` hand Keras' torch convolution a
+    # kernel view in torch's memory order (one copy per call instead of two).
+    from lrep_zoo.layers import conv
+
+    if backend == "jax" and transposed:
+        pytest.skip("on JAX the layers are Keras' own here (one case checked: eager JAX "
+                    "compiles op by op)")
+    name = "Conv2DTranspose" if transposed else "Conv2D"
+    kwargs = dict(kernel_size=3, strides=1, padding="same", data_format="channels_first")
+    native = getattr(keras.layers, name)(4, **kwargs)
+    ours = getattr(conv, name)(4, formulation="native", **kwargs)
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 5)).astype("float32")
+    for layer in (native, ours):
+        layer.build(x.shape)
+    ours.set_weights(native.get_weights())
+    np.testing.assert_allclose(_np(ours(x)), _np(native(x)), rtol=1e-5, atol=1e-5)
+    if backend == "torch":
+        import torch
+
+        grads = []
+        for layer in (native, ours):
+            inputs = torch.tensor(x, requires_grad=True)
+            layer(inputs).square().sum().backward()
+            grads.append([inputs.grad.numpy(), layer.kernel.value.grad.numpy()])
+            layer.kernel.value.grad = None
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

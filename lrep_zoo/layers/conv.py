@@ -66,6 +66,23 @@ def use_rearranged_convolutions() -> bool:
     return _rearranged_by_default(keras.backend.backend())
 
 
+def _torch_ordered_kernel(kernel):
+    """On torch: `kernel`'s values as a `(kh, kw, in, out)` view of `(out, in, kh, kw)`
+    memory, the order of torch's convolution kernels.
+
+    Keras' torch convolutions permute the kernel to `(out, in, kh, kw)`, a strided view
+    that torch copies to contiguous memory in the forward pass and again in the
+    backward pass; with this view Keras' permutation is already contiguous, so the
+    kernel is copied once per call (the reshape below) instead of twice. The values,
+    and the gradient reaching `kernel`, are unchanged. Elsewhere `kernel` itself.
+    """
+    if keras.backend.backend() != "torch":
+        return kernel
+    torch_order = ops.transpose(kernel, (3, 2, 0, 1))
+    torch_order = ops.reshape(ops.reshape(torch_order, (-1,)), torch_order.shape)  # one copy
+    return ops.transpose(torch_order, (2, 3, 1, 0))
+
+
 def _check_formulation(formulation: str, name: str) -> None:
     if formulation not in _FORMULATIONS:
         raise ValueError(
@@ -173,7 +190,16 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     def call(self, inputs):
         if not self._rearranged():
-            return super().call(inputs)
+            outputs = ops.conv_transpose(
+                inputs, _torch_ordered_kernel(self.kernel), strides=list(self.strides),
+                padding=self.padding, output_padding=self.output_padding,
+                dilation_rate=self.dilation_rate, data_format=self.data_format,
+            )
+            if self.use_bias:
+                shape = ((1, 1, 1, self.filters) if self.data_format == "channels_last"
+                         else (1, self.filters, 1, 1))
+                outputs = ops.add(outputs, ops.reshape(self.bias, shape))
+            return outputs if self.activation is None else self.activation(outputs)
         outputs = self._subpixel(inputs, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
@@ -259,7 +285,7 @@ class Conv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         if not self._rearranged():
-            return super().convolution_op(inputs, kernel)
+            return super().convolution_op(inputs, _torch_ordered_kernel(kernel))
         in_h, in_w = inputs.shape[1], inputs.shape[2]
         if in_h is None or in_w is None:
             raise ValueError(
