@@ -106,9 +106,9 @@ def test_conv_kernel_in_torch_order_equals_keras(transposed, backend):
     # kernel view in torch's memory order (one copy per call instead of two).
     from lrep_zoo.layers import conv
 
-    if backend == "jax" and transposed:
-        pytest.skip("on JAX the layers are Keras' own here (one case checked: eager JAX "
-                    "compiles op by op)")
+    if backend == "jax":
+        pytest.skip("torch-only path; on JAX these layers run Keras' own convolution "
+                    "(tests/test_conv.py; eager JAX compiles op by op)")
     name = "Conv2DTranspose" if transposed else "Conv2D"
     kwargs = dict(kernel_size=3, strides=1, padding="same", data_format="channels_first")
     native = getattr(keras.layers, name)(4, **kwargs)
