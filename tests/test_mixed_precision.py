@@ -19,7 +19,6 @@ case: `SKIPPED`.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -199,15 +198,12 @@ def _as_float32(outputs):
 # Which pass runs what (CI time on 2 CPU cores). TensorFlow: every case. JAX: every case
 # but DualDis, each step compiled once per policy (a case: 8-18 s of CPU with a cold
 # compilation cache, most of it the two step compilations and the first build's
-# initializers); the smallest DualDis costs ~55 s of CPU there (27 s of initializer
-# compiles for its weight shapes, 2 x 13-17 s of step compilation), so
-# LREP_ZOO_MIXED_PRECISION_ALL=1 runs it (it passes). torch (eager steps): the cases with
+# initializers); the smallest DualDis costs ~55 s of CPU there at XLA's default -O2
+# (27 s of initializer compiles for its weight shapes, 2 x 13-17 s of step compilation;
+# tests/conftest.py compiles at -O0). torch (eager steps): the cases with
 # backend-specific casts, the sampling noise and the GAN penalty.
 PROBED_CASES = ("VAE", "GAN-wgan_gp")
 SKIPPED = {
-    "jax": {} if os.environ.get("LREP_ZOO_MIXED_PRECISION_ALL") == "1" else {
-        "DualDis": "~55 s of CPU on JAX; runs in the TensorFlow pass "
-                   "(LREP_ZOO_MIXED_PRECISION_ALL=1 runs it here)"},
     "torch": {n: "runs in the TensorFlow pass (CI time)" for n in CASES
               if n not in PROBED_CASES},
 }.get(BACKEND, {})
