@@ -19,7 +19,6 @@ case: `SKIPPED`.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
