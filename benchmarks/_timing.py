@@ -64,6 +64,21 @@ def ratio_summary(times: dict, numerator: str, denominator: str) -> dict:
             "ratio": a[0] / b[0], "ratio_median": median(a) / median(b)}
 
 
+def run_pinned(script: str, worker_args, cores: str, env: dict) -> dict:
+    """Runs `script --worker *worker_args` pinned to `cores` (`taskset -c`, where the
+    machine has it) with `env`; returns the JSON of its last output line, or
+    `{"error": [last lines of stderr]}`."""
+    import shutil
+
+    command = [sys.executable, script, "--worker", *map(str, worker_args)]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", cores, *command]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-3:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run_workers(script: str, backends=None, extra_args=()) -> dict:
     """Runs `script --worker` under each backend; returns {backend: result dict}."""
     results = {}

@@ -20,8 +20,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,14 +88,8 @@ def run_one(backend, model_name, devices, steps, repeats) -> dict:
     env.pop("XLA_FLAGS", None)
     if backend == "jax":
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    command = [sys.executable, __file__, "--worker", model_name, str(devices),
-               "--steps", str(steps), "--repeats", str(repeats)]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", cores, *command]
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-3:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _timing.run_pinned(__file__, [model_name, devices, "--steps", steps,
+                                         "--repeats", repeats], cores, env)
 
 
 def main(argv=None) -> dict:

@@ -32,8 +32,6 @@ import glob
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -207,14 +205,8 @@ def run_one(model_name, config, steps) -> dict:
         if key not in extra:
             env.pop(key, None)
     with tempfile.TemporaryDirectory() as logdir:
-        command = [sys.executable, __file__, "--worker", model_name, str(devices),
-                   "--steps", str(steps), "--logdir", logdir]
-        if shutil.which("taskset"):
-            command = ["taskset", "-c", cores, *command]
-        proc = subprocess.run(command, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-3:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return _timing.run_pinned(__file__, [model_name, devices, "--steps", steps,
+                                             "--logdir", logdir], cores, env)
 
 
 def main(argv=None) -> dict:
