@@ -65,15 +65,15 @@ def test_adam_round_trip_and_fused_path(tmp_path, backend):
         assert type(keras.saving.load_model(path).optimizer) is Adam
     var = keras.Variable(np.ones(3, "float32"))
     m, v = keras.Variable(np.zeros(3, "float32")), keras.Variable(np.zeros(3, "float32"))
-    ran = fused_ops.adam_update(var, np.ones(3, "float32"), m, v, None, 0.1, 0.9, 0.999,
-                                1e-7, iterations=0)
+    ran = fused_ops.adam_update([var], [np.ones(3, "float32")], [m], [v], None, 0.1, 0.9,
+                                0.999, 1e-7, iterations=0)
     assert ran == (backend == "torch")
     if ran:  # the first Adam step moves every weight by lr (sign of the gradient)
         np.testing.assert_allclose(_np(var), 0.9, rtol=1e-5)
         np.testing.assert_allclose(_np(m), 0.1, rtol=1e-5)
         with pytest.raises(ValueError, match="iterations"):
-            fused_ops.adam_update(var, np.ones(3, "float32"), m, v, None, 0.1, 0.9, 0.999,
-                                  1e-7, iterations=-1)
+            fused_ops.adam_update([var], [np.ones(3, "float32")], [m], [v], None, 0.1, 0.9,
+                                  0.999, 1e-7, iterations=-1)
 
 
 @pytest.mark.backends

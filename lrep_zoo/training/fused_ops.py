@@ -236,50 +236,64 @@ def _torch_eager() -> bool:
     return not torch.compiler.is_compiling()
 
 
-def adam_update(variable, gradient, m, v, v_hat, learning_rate, beta_1: float,
+def adam_update(variables, gradients, ms, vs, v_hats, learning_rate, beta_1: float,
                 beta_2: float, epsilon: float, iterations) -> bool:
-    """Keras' Adam update of one variable as one fused kernel; `False` if not run here.
+    """Keras' Adam update of a list of variables as one fused kernel; `False` if not run here.
 
-    Computes what `keras.optimizers.Adam.update_step` does, in place:
+    Computes what `keras.optimizers.Adam.update_step` does for each variable, in place:
     `m <- beta_1 m + (1 - beta_1) g`, `v <- beta_2 v + (1 - beta_2) g^2`
-    (`v_hat <- max(v_hat, v)`, used instead of `v`, when `v_hat` is given: amsgrad),
+    (`v_hat <- max(v_hat, v)`, used instead of `v`, when `v_hats` is given: amsgrad),
     `variable <- variable - alpha m / (sqrt(v) + epsilon)` with
     `alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)`. On torch (eager) that is
-    `torch._fused_adam_`, one pass over the variable instead of Keras' ten foreach
-    ops, which on a CPU run one kernel per variable each (torch's kernel puts
-    epsilon after the bias correction, so it gets `epsilon / sqrt(1 - beta_2^step)`).
-    Elsewhere (TensorFlow, JAX, `torch.compile`) it does nothing and returns `False`:
-    the caller runs Keras' own update. `variable`, `m`, `v`, `v_hat` are Keras
-    variables; `iterations` is the number of updates before this one (an int, or the
-    optimizer's `iterations` variable): `step = iterations + 1`.
+    one `torch._fused_adam_` call per dtype over all the variables (torch's
+    `Adam(fused=True)` kernel), instead of Keras' ten foreach ops that on a CPU run
+    one kernel per variable each (torch's kernel puts epsilon after the bias
+    correction, so it gets `epsilon / sqrt(1 - beta_2^step)`). Elsewhere (TensorFlow,
+    JAX, `torch.compile`) and for float64 or integer variables it does nothing and
+    returns `False`: the caller runs Keras' own update. `variables`, `ms`, `vs`,
+    `v_hats` are lists of Keras variables (`v_hats` `None` without amsgrad);
+    `iterations` is the number of updates before this one (an int, or the optimizer's
+    `iterations` variable): `step = iterations + 1`.
 
     Example:
 
     ```python
-    if not adam_update(var, grad, m, v, None, 1e-3, 0.9, 0.999, 1e-7, iterations=0):
-        ...  # Keras' update_step
+    import keras
+    from lrep_zoo.training import fused_ops
+
+    var = keras.Variable([1.0, 2.0])
+    m, v = keras.Variable([0.0, 0.0]), keras.Variable([0.0, 0.0])
+    if not fused_ops.adam_update([var], [keras.ops.ones(2)], [m], [v], None,
+                                 1e-3, 0.9, 0.999, 1e-7, iterations=0):
+        pass  # not torch: run Keras' update_step instead
     ```
     """
-    if not _torch_eager():
+    if not _torch_eager() or not variables:
         return False
     import torch
 
-    value = variable.value
-    gradient = ops.convert_to_tensor(gradient)
-    if not torch.is_floating_point(value) or value.dtype == torch.float64:
+    values = [variable.value for variable in variables]
+    if any(not torch.is_floating_point(x) or x.dtype == torch.float64 for x in values):
         return False
     step = int(ops.convert_to_numpy(iterations)) + 1
     if step < 1:
         raise ValueError(f"adam_update: iterations must be >= 0, got {step - 1}.")
     correction = math.sqrt(1.0 - float(beta_2) ** step)
+    kwargs = dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                  weight_decay=0.0, eps=float(epsilon) / correction if correction else 0.0,
+                  amsgrad=v_hats is not None, maximize=False)
+    groups = {}  # torch's kernel takes one dtype and device per call
+    for i, x in enumerate(values):
+        groups.setdefault((x.dtype, x.device), []).append(i)
     with torch.no_grad():
-        torch._fused_adam_(
-            [value], [gradient.to(value.dtype)], [m.value], [v.value],
-            [] if v_hat is None else [v_hat.value],
-            [torch.tensor(float(step))],
-            lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
-            weight_decay=0.0, eps=float(epsilon) / correction if correction else 0.0,
-            amsgrad=v_hat is not None, maximize=False)
+        for (dtype, device), index in groups.items():
+            grads = [ops.convert_to_tensor(gradients[i]).to(dtype) for i in index]
+            state_step = torch.tensor(float(step), device=device)
+            torch._fused_adam_(
+                [values[i] for i in index], grads, [ms[i].value for i in index],
+                [vs[i].value for i in index],
+                [] if v_hats is None else [v_hats[i].value for i in index],
+                [state_step] * len(index), **kwargs)
     return True
 
 

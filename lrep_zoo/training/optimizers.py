@@ -11,12 +11,12 @@ __all__ = ["Adam"]
 
 @keras.saving.register_keras_serializable(package="lrep_zoo")
 class Adam(keras.optimizers.Adam):
-    """`keras.optimizers.Adam`, each variable's update one fused kernel on torch.
+    """`keras.optimizers.Adam`, its update one fused kernel on torch.
 
     The same arguments, config, variables (`momentum`, `velocity`, `velocity_hat`,
     same names and order) and the same updates as Keras' Adam within float
     tolerance, so either optimizer resumes the other's state. On the torch backend
-    (eager) each variable's update is `torch._fused_adam_` (one pass, see
+    (eager) the update of all the variables is one `torch._fused_adam_` call (see
     `lrep_zoo.training.fused_ops.adam_update`) where Keras' torch Adam runs ten
     `torch._foreach_*` ops that on a CPU loop over the variables one kernel each; on
     TensorFlow, JAX and under `torch.compile` it is Keras' Adam. The HybridNet
@@ -34,12 +34,13 @@ class Adam(keras.optimizers.Adam):
     ```
     """
 
-    def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        indices = [self._get_variable_index(v) for v in trainable_variables]
         if fused_ops.adam_update(
-            variable, gradient, self._momentums[index], self._velocities[index],
-            self._velocity_hats[index] if self.amsgrad else None, learning_rate,
-            self.beta_1, self.beta_2, self.epsilon, self.iterations,
+            trainable_variables, grads, [self._momentums[i] for i in indices],
+            [self._velocities[i] for i in indices],
+            [self._velocity_hats[i] for i in indices] if self.amsgrad else None,
+            learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations,
         ):
             return
-        super().update_step(gradient, variable, learning_rate)
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
