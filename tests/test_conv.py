@@ -17,12 +17,13 @@ from lrep_zoo.layers import conv
 pytestmark = pytest.mark.backends
 
 # (kernel, strides, padding, input height/width, output_padding) of the networks
-# (4x4 and 3x3, stride 2, 'same') and of the awkward cases (odd sizes, 'valid',
-# kernel smaller than the stride, stride 3, output_padding).
+# (4x4 and 3x3, stride 2, 'same'; ConvLarge's 3x3 stride 1 'same', the flipped-kernel
+# convolution) and of the awkward cases (odd sizes, 'valid', kernel smaller than the
+# stride, stride 3, output_padding).
 # (Kernel sizes 1-5, strides 2-3, both paddings and sizes 5-8 were checked the same
 # way when the layers were written; the cases here bound the JAX pass's compile time.)
 TRANSPOSE_CASES = [(4, 2, "same", (7, 5), None), (3, 2, "same", (4, 7), None),
-                   (5, 3, "valid", (3, 4), 1)]
+                   (5, 3, "valid", (3, 4), 1), (3, 1, "same", (6, 5), None)]
 CONV_CASES = [(4, 2, "same", (14, 13)), (3, 2, "same", (7, 8)), (5, 3, "valid", (10, 8))]
 
 
@@ -79,8 +80,7 @@ def _grads(layer, kernel, x, r):
     """(dL/dx, dL/dk, d sum((dL/dx)^2)/dk) of L = sum(tanh(layer(x)) * r), per backend."""
     def loss(k, x_):
         if isinstance(layer, conv.Conv2DTranspose):  # the layer's op on kernel k
-            y = layer._subpixel(x_, k) if layer._rearranged() else keras.ops.conv_transpose(
-                x_, k, strides=layer.strides, padding=layer.padding)
+            y = layer.transpose_op(x_, k)
         else:
             y = layer.convolution_op(x_, k)
         return keras.ops.sum(keras.ops.tanh(y) * keras.ops.convert_to_tensor(r))
@@ -116,6 +116,7 @@ def _grads(layer, kernel, x, r):
 
 
 @pytest.mark.parametrize("cls,case", [(conv.Conv2DTranspose, TRANSPOSE_CASES[0]),
+                                      (conv.Conv2DTranspose, TRANSPOSE_CASES[3]),
                                       (conv.Conv2D, CONV_CASES[0])])  # the GAN's 4x4 stride 2
 def test_gradients_and_gradient_penalty_equal_keras(cls, case):
     native, ours, x = _pair(cls, case, use_bias=False)

@@ -21,6 +21,10 @@ their input:
   rearrangement of the padded input followed by a stride-1 convolution with the
   kernel's taps rearranged the same way.
 
+`Conv2DTranspose` also runs a stride-1 `"same"` transposed convolution (odd kernels,
+ConvLarge's decoder) as the stride-1 convolution with the flipped kernel on torch,
+where Keras computes the full-size output and crops it.
+
 Both are subclasses of the Keras layers of the same name with the same weights
 (`kernel` and `bias`, same shapes), the same automatic layer names and the same
 outputs, so weight files and presets saved with Keras' layers load into them.
@@ -164,6 +168,9 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     elsewhere), `"rearranged"` (always the sub-pixel form when `strides > 1`) or
     `"native"` (always Keras' `ops.conv_transpose`). The sub-pixel form applies to
     `channels_last`, `dilation_rate=1`; other settings use Keras' convolution.
+    A stride-1 `"same"` layer with odd kernel sizes runs as the convolution with the
+    flipped kernel on torch (`"auto"`) and with `"rearranged"`: the same function,
+    without the full-size output that Keras' torch `conv_transpose` computes and crops.
 
     Example:
 
@@ -188,24 +195,41 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             return False
         return self.formulation == "rearranged" or use_rearranged_convolutions()
 
+    def _as_convolution(self) -> bool:
+        """Stride 1, 'same', odd kernels: the convolution with the flipped kernel.
+
+        Keras' torch `conv_transpose` computes the full ('valid') output and crops it
+        to 'same' (for a 3x3 kernel on 32x32 inputs, 34x34 outputs and their
+        gradients); torch's convolution pads symmetrically instead. Used on torch
+        (`"auto"`) and with `"rearranged"`.
+        """
+        if self.formulation == "native" or max(self.strides) != 1 or self.padding != "same":
+            return False
+        if max(self.dilation_rate) != 1 or any(k % 2 == 0 for k in self.kernel_size):
+            return False
+        return self.formulation == "rearranged" or keras.backend.backend() == "torch"
+
+    def transpose_op(self, inputs, kernel):
+        """The layer's transposed convolution of `inputs` with `kernel` (no bias)."""
+        if self._rearranged():
+            return self._subpixel(inputs, kernel)
+        if self._as_convolution():
+            flipped = ops.transpose(ops.flip(kernel, axis=(0, 1)), (0, 1, 3, 2))
+            return ops.conv(inputs, _torch_ordered_kernel(flipped), strides=1, padding="same",
+                            data_format=self.data_format)
+        return ops.conv_transpose(
+            inputs, _torch_ordered_kernel(kernel), strides=list(self.strides),
+            padding=self.padding, output_padding=self.output_padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format,
+        )
+
     def call(self, inputs):
-        if not self._rearranged():
-            outputs = ops.conv_transpose(
-                inputs, _torch_ordered_kernel(self.kernel), strides=list(self.strides),
-                padding=self.padding, output_padding=self.output_padding,
-                dilation_rate=self.dilation_rate, data_format=self.data_format,
-            )
-            if self.use_bias:
-                shape = ((1, 1, 1, self.filters) if self.data_format == "channels_last"
-                         else (1, self.filters, 1, 1))
-                outputs = ops.add(outputs, ops.reshape(self.bias, shape))
-            return outputs if self.activation is None else self.activation(outputs)
-        outputs = self._subpixel(inputs, self.kernel)
+        outputs = self.transpose_op(inputs, self.kernel)
         if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+            shape = ((1, 1, 1, self.filters) if self.data_format == "channels_last"
+                     else (1, self.filters, 1, 1))
+            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
+        return outputs if self.activation is None else self.activation(outputs)
 
     def _subpixel(self, inputs, kernel):
         in_h, in_w = inputs.shape[1], inputs.shape[2]
