@@ -6,6 +6,7 @@ Example:
 from lrep_zoo.models import DualDis
 model = DualDis.from_preset("dualdis_yaleb")
 baseline = DualDis.from_preset("dualdis_yaleb_multitask")
+invariant = DualDis.from_preset("dualdis_yaleb_invariant")
 ```
 """
 
@@ -29,6 +30,18 @@ register_preset(
         weights="yaleb_multitask",
         sha256="e1ab7e5de7d038882e61804a7e91301428d4dc7155789103a71f794d1c704c61",
         description="Multi-task baseline of dualdis_yaleb (no adversarial terms), Extended Yale-B",
+        recipe="dualdis_yaleb",
+    )
+)
+
+register_preset(
+    Preset(
+        name="dualdis_yaleb_invariant",
+        model="DualDis",
+        weights="yaleb_invariant",
+        sha256="2979eb05c2768ba5931526a2d6d5022fcfa01da585d2d1639a88f56252740415",
+        description="dualdis_yaleb fine-tuned with the class-invariance terms (codes a fresh "
+                    "probe reads far less of the other factor from), Extended Yale-B",
         recipe="dualdis_yaleb",
     )
 )
