@@ -35,6 +35,8 @@ class Adam(keras.optimizers.Adam):
     """
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # Keras' hook for a collective update (its own torch optimizers override it the
+        # same way); the per-variable `update_step` cannot fuse across variables.
         indices = [self._get_variable_index(v) for v in trainable_variables]
         if fused_ops.adam_update(
             trainable_variables, grads, [self._momentums[i] for i in indices],
