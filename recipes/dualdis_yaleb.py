@@ -67,6 +67,9 @@ class Config:
                                    "training images")
     gain_clip: bool = option(True, help="--no-gain-clip: cap each image's brightness factor at "
                                         "255 / max(x) instead of clipping saturated pixels")
+    images_per_identity: int = option(
+        1, help="not in the paper: batches of groups of this many images of one face "
+                "(RelightingBatches; 1: plain shuffling)")
     learning_rate: float = option(1e-3, help="Adam, both optimizers")
     adversarial_weight_z: float | None = option(None, help="l_adv for h_y -> z (paper: 0.08)")
     init: str | None = option(None, metavar="DIR", help="fine-tune: start from the preset "
@@ -230,13 +233,13 @@ def train(data: dict, config: Config, output_dir: str | None = None):
 
         angles = light_angle_targets(train_split["azimuth"], train_split["elevation"])
         angles[np.asarray(train_split["lighting"]).reshape(-1) < 0] = np.nan
-    if c.mirror or c.light_mix or c.gain != 1.0:
+    if c.mirror or c.light_mix or c.gain != 1.0 or c.images_per_identity > 1:
         from lrep_zoo.data.yaleb import RelightingBatches
 
         inputs = {"x": RelightingBatches(
             train_split["image"], train_split["identity"], train_split["lighting"], c.batch_size,
             mirror=c.mirror, gain=c.gain, light_mix=c.light_mix, seed=c.seed, angles=angles,
-            gain_clip=c.gain_clip)}
+            gain_clip=c.gain_clip, images_per_identity=c.images_per_identity)}
     else:
         labels = (train_split["identity"], train_split["lighting"])
         inputs = {"x": train_split["image"], "y": labels if angles is None else (*labels, angles),

@@ -146,6 +146,25 @@ def test_relighting_batches_keep_identity_and_superpose_same_face():
         assert any((image == images[i]).all() or (image == images[i][:, ::-1]).all() for i in j)
 
 
+def test_relighting_batches_group_images_of_one_face():
+    identity = np.repeat(np.arange(6), [5, 5, 5, 5, 5, 3])  # a face with fewer images
+    images = np.arange(len(identity), dtype="uint8").reshape(-1, 1, 1, 1)
+    batches = yaleb.RelightingBatches(images, identity, identity % 2, batch_size=8,
+                                      images_per_identity=4, seed=1)
+    for epoch in range(2):
+        seen = []
+        for i in range(len(batches)):
+            x, (y, _) = batches[i]
+            np.testing.assert_array_equal(identity[x.reshape(-1).astype(int)], y)
+            seen += list(x.reshape(-1).astype(int))
+        assert sorted(seen) == list(range(len(identity)))  # every image once an epoch
+        runs = np.split(identity[batches.order], np.flatnonzero(np.diff(identity[batches.order])) + 1)
+        assert max(len(r) for r in runs) >= 4 and len(runs) <= 11  # 11 groups: 5 x (4 + 1) + 3
+        batches.on_epoch_end()
+    with pytest.raises(ValueError, match="images_per_identity"):
+        yaleb.RelightingBatches(images, identity, identity, images_per_identity=0)
+
+
 def test_tfds_load_finds_the_builder_after_import_lrep_zoo(tmp_path):
     """The plain TFDS call, in a fresh process whose only lrep_zoo line is `import lrep_zoo`."""
     rng = np.random.default_rng(0)

@@ -272,6 +272,11 @@ class RelightingBatches(keras.utils.PyDataset):
       cross-entropy on it is, in expectation, the mixup soft-label loss. (Helps
       identity but blurs the lighting classes; not used by the preset.)
 
+    `images_per_identity` (k > 1): each batch is drawn as `batch_size / k` groups of
+    k images of one face (a face with fewer images left gives a smaller group), so
+    that per-class terms such as `DualDis(code_invariance_weight_y=...)` see several
+    images of each identity; every image is still used once per epoch.
+
     `angles` (optional, `(N, 2)`: azimuth, elevation in any unit, e.g.
     `light_angle_targets`): the batches are then `(images, (identity, lighting,
     angles))`, mirrored images with the azimuth negated, `light_mix` taking the
@@ -289,8 +294,11 @@ class RelightingBatches(keras.utils.PyDataset):
 
     def __init__(self, images, identity, lighting, batch_size: int = 64, mirror: bool = False,
                  gain: float = 1.0, light_mix: bool = False, seed: int = 0, angles=None,
-                 gain_clip: bool = True, **kwargs):
+                 gain_clip: bool = True, images_per_identity: int = 1, **kwargs):
         super().__init__(**kwargs)
+        if int(images_per_identity) < 1:
+            raise ValueError(f"images_per_identity must be >= 1, got {images_per_identity}.")
+        self.images_per_identity = int(images_per_identity)
         self.gain_clip = bool(gain_clip)
         self.angles = None if angles is None else np.asarray(angles, "float32")
         if self.angles is not None and self.angles.shape != (len(images), 2):
@@ -305,13 +313,25 @@ class RelightingBatches(keras.utils.PyDataset):
         self.gain = float(gain)
         self.rng = np.random.default_rng(seed)
         self.by_identity = {k: np.flatnonzero(self.identity == k) for k in np.unique(self.identity)}
-        self.order = self.rng.permutation(len(self.images))
+        self.order = self._epoch_order()
 
     def __len__(self):
         return -(-len(self.images) // self.batch_size)
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.images))
+        self.order = self._epoch_order()
+
+    def _epoch_order(self):
+        """A permutation of the images; with `images_per_identity = k`, shuffled groups
+        of k images of one face laid end to end."""
+        k = self.images_per_identity
+        if k == 1:
+            return self.rng.permutation(len(self.images))
+        groups = []
+        for members in self.by_identity.values():
+            members = self.rng.permutation(members)
+            groups += [members[i:i + k] for i in range(0, len(members), k)]
+        return np.concatenate([groups[i] for i in self.rng.permutation(len(groups))])
 
     def __getitem__(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
