@@ -71,8 +71,9 @@ class _Fit:
 
     def run(self, n_steps):
         n = n_steps * self.batch_size
-        self.model.fit(self.x[:n], None if self.y is None else self.y[:n],
-                       batch_size=self.batch_size, epochs=1, verbose=0, shuffle=False)
+        labels = () if self.y is None else (self.y[:n],)  # keras-io's JAX GAN.fit takes no y
+        self.model.fit(self.x[:n], *labels, batch_size=self.batch_size, epochs=1, verbose=0,
+                       shuffle=False)
 
 
 def pair_vae(batch_size, steps, jit):

@@ -268,7 +268,9 @@ class GAN(keras.Model):
                 for start in range(0, len(x) - batch_size + 1, batch_size):
                     state, logs = step(state, x[start:start + batch_size])
             logs = {k: float(v) for k, v in logs.items()}
-            self._jax_state = state
+            # Not `self._jax_state = state`: Keras' attribute tracking would turn the
+            # lists into TrackedLists, which jax.jit does not take as arrays.
+            object.__setattr__(self, "_jax_state", state)
             self._jax_write_back(state)
             return logs
 
