@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from lrep_zoo.training.jit_policy import StepTimer
+
 FEATURES_FILE = "mnist_features.keras"
 
 
@@ -137,7 +139,7 @@ def train_mnist_features(output_dir: str | os.PathLike, data_dir=None, epochs: i
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=[StepTimer()])
     seconds = time.perf_counter() - start
     accuracy = float(model.evaluate(x_test, y_test, verbose=0)[1])
     model.compile()  # drop the optimizer state from the saved file

@@ -53,6 +53,7 @@ from typing import Literal
 import numpy as np
 
 from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "disentanglement_table"
 DESCRIPTION = ("Disentanglement metrics (beta-VAE, FactorVAE, MIG, SAP, DCI) of every "
@@ -223,7 +224,8 @@ def _train_unsupervised(method, x, c, seed, epochs):
                                    "gamma": c.gamma}}[method]
         model = VAE(shape, latent_dim=c.latent_dim, seed=seed, **kwargs)
     model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), jit_compile=jit_compile(c.jit))
-    model.fit(x, batch_size=c.batch_size, epochs=epochs, shuffle=True, verbose=c.verbose)
+    model.fit(x, batch_size=c.batch_size, epochs=epochs, shuffle=True, verbose=c.verbose,
+              callbacks=[StepTimer()])
     if method == "mixing":
         return model, lambda images: model.encode(np.rint(images * 255.0).astype("float32"))
     return model, model.encode
@@ -242,7 +244,7 @@ def _train_dualdis(variant, images, factors, c, seed):
                   jit_compile=jit_compile(c.jit))
     labels = (factors[:, 0].astype("int32"), light_cell(factors[:, 1], factors[:, 2]))
     model.fit(images, labels, batch_size=c.batch_size, epochs=c.dualdis_epochs, shuffle=True,
-              verbose=c.verbose)
+              verbose=c.verbose, callbacks=[StepTimer()])
     return model
 
 

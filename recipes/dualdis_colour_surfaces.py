@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from lrep_zoo.recipe_config import command, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "dualdis_colour_surfaces"
 DESCRIPTION = "DualDis with 3 binary light attributes on colour relit surfaces (CPU minutes)"
@@ -101,7 +102,7 @@ def train_one(data: dict, c: Config, variant: str, seed: int):
     train = data["train"]
     start = time.time()
     model.fit(train["image"], (train["identity"], train["attributes"]), batch_size=c.batch_size,
-              epochs=c.epochs, shuffle=True, verbose=c.verbose)
+              epochs=c.epochs, shuffle=True, verbose=c.verbose, callbacks=[StepTimer()])
     return model, time.time() - start
 
 

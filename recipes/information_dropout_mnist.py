@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "information_dropout_mnist"
 DESCRIPTION = "Information Dropout on cluttered MNIST: alpha maps, noise on clutter vs digit"
@@ -200,7 +201,7 @@ def run(c: Config | None = None) -> dict:
                           jit_compile=jit_compile(c.jit))
             t0 = time.perf_counter()
             model.fit(x_train, y_train, batch_size=c.batch_size, epochs=c.epochs, verbose=0,
-                      shuffle=True)
+                      shuffle=True, callbacks=[StepTimer()])
             seconds = time.perf_counter() - t0
             logits = model.predict(x_test, batch_size=250, verbose=0)
             maps = alpha_maps(model, x_test)

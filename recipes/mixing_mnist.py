@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "mixing_mnist"
 ORDER = ("ae", "mix", "mix_c", "mix_g", "mix_c_g")
@@ -175,7 +176,7 @@ def run(config: Config | None = None) -> dict:
                           jit_compile=jit_compile(c.jit))
             start = time.perf_counter()
             history = model.fit(x_train, batch_size=c.batch_size, epochs=c.epochs,
-                                verbose=c.verbose)
+                                verbose=c.verbose, callbacks=[StepTimer()])
             seconds = time.perf_counter() - start
             folder = out / f"{variant}_seed{seed}"
             run_config = dataclasses.replace(c, variants=[variant], seeds=[seed])

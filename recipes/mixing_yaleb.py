@@ -26,6 +26,7 @@ import dataclasses
 import time
 
 from lrep_zoo.recipe_config import command, jit_compile, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "mixing_yaleb"
 DESCRIPTION = ("Mixing auto-encoders on Extended Yale-B: identity / light chunk scores of "
@@ -117,7 +118,7 @@ def run(config: Config | None = None) -> dict:
                           jit_compile=jit_compile(c.jit))
             start = time.perf_counter()
             history = model.fit(x_train, batch_size=c.batch_size, epochs=c.epochs,
-                                verbose=c.verbose)
+                                verbose=c.verbose, callbacks=[StepTimer()])
             seconds = time.perf_counter() - start
             folder = out / f"{variant}_seed{seed}"
             run_config = dataclasses.replace(c, variants=[variant], seeds=[seed])

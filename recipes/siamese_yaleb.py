@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from lrep_zoo.recipe_config import command, option, parse, record
+from lrep_zoo.training.jit_policy import StepTimer
 
 NAME = "siamese_yaleb"
 DESCRIPTION = "Siamese networks: N-way one-shot identification of unseen Yale-B faces"
@@ -85,7 +86,7 @@ def _dae_codes(task, seed, epochs, verbose):
     dae = DenoisingAutoEncoder(x.shape[1:], latent_dim=64, architecture="mlp", seed=seed)
     dae.compile(optimizer=keras.optimizers.Adam(1e-3))
     start = time.perf_counter()
-    dae.fit(x, epochs=epochs, batch_size=64, verbose=verbose)
+    dae.fit(x, epochs=epochs, batch_size=64, verbose=verbose, callbacks=[StepTimer()])
     seconds = time.perf_counter() - start
     code = lambda part: keras.ops.convert_to_numpy(
         dae.encode(task[part]["image"].astype("float32") / 255.0))

@@ -316,7 +316,7 @@ def run_convlarge(config: ConvLargeConfig, *, dataset: str, name: str, flip: boo
             epochs = max(1, min(20, c.steps // 100))
             start = time.perf_counter()
             model.fit(stream, steps_per_epoch=c.steps // epochs, epochs=epochs,
-                      verbose=c.verbose)
+                      verbose=c.verbose, callbacks=[StepTimer()])
             seconds = time.perf_counter() - start
             scores = classification_scores(model, x_test, y_test, batch_size=500)
             run_out = {"row": row, "seed": seed, "train_seconds": round(seconds, 1),

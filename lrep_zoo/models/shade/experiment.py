@@ -157,6 +157,8 @@ def train_classifier(
     """
     import keras
 
+    from lrep_zoo.training.jit_policy import StepTimer
+
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     input_shape = (crop, crop, x_train.shape[-1]) if crop else x_train.shape[1:]
@@ -175,13 +177,14 @@ def train_classifier(
     # small labelled set), re-shuffled and re-augmented every pass.
     min_chunk = 50
     reps = max(1, -(-min_chunk * batch_size // len(x_train)))
-    done = 0
+    done, timer = 0, StepTimer()  # one stderr line: backend, jit, median step time
     while done < steps:
         order = np.concatenate([rng.permutation(len(x_train)) for _ in range(reps)])
         n = min(len(order) // batch_size, steps - done) * batch_size
         idx = order[:n]
         xb = augment(x_train[idx], rng, flip, crop) if (flip or crop) else x_train[idx]
-        model.fit(xb, y_train[idx], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        model.fit(xb, y_train[idx], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[timer])
         done += n // batch_size
     seconds = time.perf_counter() - start
     scores = {name: accuracy(model, x, y) for name, (x, y) in evals.items()}

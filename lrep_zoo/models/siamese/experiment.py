@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrep_zoo.training.jit_policy import StepTimer
+
 TRAIN_IDENTITIES = range(0, 28)
 TEST_IDENTITIES = range(28, 38)
 
@@ -202,5 +204,5 @@ def train_siamese(images, labels, loss: str = "cosine", seed: int = 0, epochs: i
     batches = PairBatches(images, labels, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                           seed=seed)
     start = time.perf_counter()
-    model.fit(batches, epochs=epochs, verbose=verbose)
+    model.fit(batches, epochs=epochs, verbose=verbose, callbacks=[StepTimer()])
     return model, time.perf_counter() - start
