@@ -177,7 +177,7 @@ def train(data: dict, config: Config, output_dir: str | None = None):
     """
     import keras
 
-    from lrep_zoo.models.dualdis import DualDis, metrics as disentangling
+    from lrep_zoo.models.dualdis import metrics as disentangling
 
     c = config
     variant, epochs, eval_every, max_minutes = (c.variant or "dualdis", c.epochs, c.eval_every,
