@@ -199,7 +199,8 @@ def test_from_preset_without_weights_and_with_overrides():
 
 
 def test_presets_listing_per_class():
-    assert sorted(DualDis.presets) == ["dualdis_yaleb", "dualdis_yaleb_invariant",
+    assert sorted(DualDis.presets) == ["dualdis_yaleb", "dualdis_yaleb_disentangled",
+                                      "dualdis_yaleb_invariant",
                                       "dualdis_yaleb_multitask"]
     assert sorted(DenoisingAutoEncoder.presets) == ["dae_mnist"]
     assert sorted(VAE.presets) == ["vae_mnist"] and sorted(GAN.presets) == ["gan_mnist"]

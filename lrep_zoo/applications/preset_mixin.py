@@ -21,7 +21,7 @@ from lrep_zoo.models import DualDis
 model = DualDis.from_preset("dualdis_yaleb")
 folder = model.save_to_preset(tempfile.mkdtemp() + "/my_dualdis", command="example")
 again = DualDis.from_preset(folder)
-sorted(DualDis.presets)  # ['dualdis_yaleb', 'dualdis_yaleb_invariant', 'dualdis_yaleb_multitask']
+sorted(DualDis.presets)  # ['dualdis_yaleb', 'dualdis_yaleb_disentangled', 'dualdis_yaleb_invariant', 'dualdis_yaleb_multitask']
 ```
 
 Plain Keras models (no lrep_zoo class) use the module functions `save_to_preset`

@@ -7,6 +7,7 @@ from lrep_zoo.models import DualDis
 model = DualDis.from_preset("dualdis_yaleb")
 baseline = DualDis.from_preset("dualdis_yaleb_multitask")
 invariant = DualDis.from_preset("dualdis_yaleb_invariant")
+disentangled = DualDis.from_preset("dualdis_yaleb_disentangled")
 ```
 """
 
@@ -42,6 +43,19 @@ register_preset(
         sha256="2979eb05c2768ba5931526a2d6d5022fcfa01da585d2d1639a88f56252740415",
         description="dualdis_yaleb fine-tuned with the class-invariance terms (codes a fresh "
                     "probe reads far less of the other factor from), Extended Yale-B",
+        recipe="dualdis_yaleb",
+    )
+)
+
+register_preset(
+    Preset(
+        name="dualdis_yaleb_disentangled",
+        model="DualDis",
+        weights="yaleb_disentangled",
+        sha256="6379e168e7a92adf9c57fe1bbcb7b9b10c567508482cb69849920c04ee18d9b3",
+        description="dualdis_yaleb fine-tuned with class invariance, a 16-unit h_z and "
+                    "identity-grouped batches (fresh probes read neither factor from the "
+                    "other's code), Extended Yale-B",
         recipe="dualdis_yaleb",
     )
 )
