@@ -19,7 +19,9 @@ the step's own work, which other processes' load on a shared machine barely chan
 `--worker`, one subprocess per backend (`--backends`; one backend:
 `KERAS_BACKEND=torch python benchmarks/peers.py --worker`).
 
-`--jit fast` (default) compiles both sides alike with what is fastest on a CPU:
+On TensorFlow both Keras sides get a `tf.data.Dataset` with autotuning off (`--input
+auto`; `--input numpy` passes arrays, whose autotuned prefetch stalls one-core timings at
+random). `--jit fast` (default) compiles both sides alike with what is fastest on a CPU:
 no XLA on TensorFlow, eager torch, `jax.jit` on JAX; `--jit auto|true|false`
 forces one setting on both sides (torch: gradient penalties never compile).
 
@@ -64,16 +66,38 @@ def _adam():
 
 # ------------------------------------------------------------------ the pairs
 class _Fit:
-    """`run(n_steps)`: `fit` over the first `n_steps` batches, no shuffling."""
+    """`run(n_steps)`: `fit` over the first `n_steps` batches, no shuffling.
 
-    def __init__(self, model, x, y=None, batch_size=64):
+    `INPUT == "tf_data"` (TensorFlow's default here) feeds `fit` a `tf.data.Dataset`
+    with autotuning off; `"numpy"` passes the arrays, which Keras wraps in a
+    prefetching, autotuned dataset whose tuning thread stalls a step pinned to one
+    core by about 50 ms at random (see the README's "Where it stands").
+    """
+
+    INPUT = "numpy"
+
+    def __init__(self, model, x, y=None, batch_size=64, keras_model=True):
         self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
+        self.keras_model = keras_model  # False: the PyTorch reference, always on arrays
+        self._datasets = {}
+
+    def _inputs(self, n):
+        labels = () if self.y is None else (self.y[:n],)  # keras-io's JAX GAN.fit takes no y
+        if self.INPUT == "numpy" or not self.keras_model:
+            return (self.x[:n], *labels), {"batch_size": self.batch_size}
+        if n not in self._datasets:
+            import tensorflow as tf
+
+            data = (self.x[:n], *labels)
+            ds = tf.data.Dataset.from_tensor_slices(data[0] if len(data) == 1 else data)
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            self._datasets[n] = ds.batch(self.batch_size).with_options(options)
+        return (self._datasets[n],), {}
 
     def run(self, n_steps):
-        n = n_steps * self.batch_size
-        labels = () if self.y is None else (self.y[:n],)  # keras-io's JAX GAN.fit takes no y
-        self.model.fit(self.x[:n], *labels, batch_size=self.batch_size, epochs=1, verbose=0,
-                       shuffle=False)
+        args, kwargs = self._inputs(n_steps * self.batch_size)
+        self.model.fit(*args, **kwargs, epochs=1, verbose=0, shuffle=False)
 
 
 def pair_vae(batch_size, steps, jit):
@@ -131,7 +155,7 @@ def pair_hybridnet(batch_size, steps, jit):
     ours = experiment.build_convlarge("hybridnet", steps=60000, seed=0)
     ours.compile(optimizer=Adam(1e-3), jit_compile=jit)
     ref = torch_hybridnet.from_keras(ours, learning_rate=1e-3, seed=0)
-    return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size)
+    return _Fit(ours, x, y, batch_size), _Fit(ref, x, y, batch_size, keras_model=False)
 
 
 def pair_hybridnet_adam(batch_size, steps, jit):
@@ -196,6 +220,7 @@ def worker(args) -> dict:
 
     backend = keras.backend.backend()
     set_threads(args.threads)
+    _Fit.INPUT = _input(args.input, backend)
     load_at_start = [round(x, 1) for x in os.getloadavg()]
     pairs, jits = {}, {}
     for name in args.models:
@@ -228,10 +253,18 @@ def worker(args) -> dict:
             "ratio_cpu_median": statistics.median(ca) / statistics.median(cb),
             "lrep_zoo_all_cpu_ms": [1e3 * t for t in ca],
             "reference_all_cpu_ms": [1e3 * t for t in cb],
-            "jit_compile": jits[name], "threads": args.threads,
+            "jit_compile": jits[name], "threads": args.threads, "input": _Fit.INPUT,
             "load_average_start_end": [load_at_start, [round(x, 1) for x in os.getloadavg()]],
         }
     return out
+
+
+def _input(mode: str, backend: str) -> str:
+    if mode == "auto":
+        return "tf_data" if backend == "tensorflow" else "numpy"
+    if mode == "tf_data" and backend != "tensorflow":
+        raise ValueError(f"--input tf_data needs KERAS_BACKEND=tensorflow, not {backend}.")
+    return mode
 
 
 def set_threads(n: int | None) -> None:
@@ -335,6 +368,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
                         help="compute threads of both sides (torch, tensorflow; default: theirs)")
+    parser.add_argument("--input", default="auto", choices=["auto", "numpy", "tf_data"],
+                        help="what `fit` gets: arrays, or (TensorFlow) a tf.data.Dataset with "
+                             "autotuning off; auto: tf_data on tensorflow, numpy elsewhere")
     parser.add_argument("--graph-ops", action="store_true",
                         help="with --worker on tensorflow: op counts of each side's train step")
     parser.add_argument("--name", default="peers", help="results file benchmarks/results/NAME.json")

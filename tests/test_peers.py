@@ -92,3 +92,31 @@ def test_torch_hybridnet_reference_is_lrep_zoo_convlarge():
     for a, b in zip(teacher, step.teacher.parameters()):
         assert torch.allclose(a, b)
     assert step.step == 1
+
+
+def test_tf_data_input_feeds_the_same_batches_as_arrays():
+    """peers.py's TensorFlow input (a dataset, autotuning off) trains like the arrays."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.data input is the TensorFlow path of peers.py")
+    import peers
+    from lrep_zoo.models.vae import VAE
+
+    x = keras_io.images(32)
+    weights = {}
+    for mode in ("numpy", "tf_data"):
+        keras.utils.set_random_seed(0)
+        model = VAE((28, 28, 1), latent_dim=4, seed=0)
+        model.compile(optimizer="adam", jit_compile=False)
+        model(x[:1])
+        initial = model.get_weights()
+        peers._Fit.INPUT = mode
+        side = peers._Fit(model, x, batch_size=8)
+        side.run(3)
+        assert _changed(initial, model.get_weights())
+        assert side._datasets == {} if mode == "numpy" else set(side._datasets) == {24}
+        weights[mode] = model.get_weights()
+    peers._Fit.INPUT = "numpy"
+    for a, b in zip(weights["numpy"], weights["tf_data"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="tf_data needs"):
+        peers._input("tf_data", "torch")
