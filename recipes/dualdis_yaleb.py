@@ -347,9 +347,13 @@ def crossfit_validation_scores(model, data: dict, seed: int = 0) -> dict:
         rows = rng.permutation(np.flatnonzero(identity == c))
         first[rows[: len(rows) // 2]] = True
     halves = [{k: v[m] for k, v in val.items()} for m in (first, ~first)]
-    runs = [probes.strict_scores(model, {"train": data["train"], "validation": stop, "test": score},
-                                 seed=seed)
-            for stop, score in (halves, halves[::-1])]
+    codes = probes.encode_splits(model, {"train": data["train"], "validation": val})
+    half_codes = [tuple(h[m] for h in codes["validation"]) for m in (first, ~first)]
+    runs = [probes.strict_scores(
+                model, {"train": data["train"], "validation": halves[a], "test": halves[b]},
+                seed=seed, codes={"train": codes["train"], "validation": half_codes[a],
+                                  "test": half_codes[b]})
+            for a, b in ((0, 1), (1, 0))]
     out = {k: float(np.mean([r[k] for r in runs])) for k in disentangling.SCORE_KEYS[1:]}
     out["aggregate"] = disentangling.aggregate(out)
     out["ceiling"] = {k: float(np.mean([r["ceiling"][k] for r in runs])) for k in runs[0]["ceiling"]}

@@ -211,7 +211,6 @@ def test_paper_and_strict_metrics_on_known_inputs():
     assert np.mean(predict(feats[100:]) == labels[100:]) > 0.9
 
 
-
 def test_crossfit_validation_protocol_never_reads_the_test_split():
     """The selection protocol scores probes on validation halves only (no "test" key
     given), early-stopped on unseen faces: a code that carries the identity is read."""
@@ -224,7 +223,10 @@ def test_crossfit_validation_protocol_never_reads_the_test_split():
         return {"image": np.stack([y, z], 1).astype("float32"), "identity": y, "lighting": z}
 
     class Codes:  # h_y reads the identity, h_z the lighting and (leak) the identity
+        encoded = 0
+
         def encode(self, x):
+            Codes.encoded += len(x)
             noise = rng.normal(0, 0.1, (len(x), 6))
             return np.eye(6)[x[:, 0].astype(int)] + noise, np.concatenate(
                 [np.eye(3)[x[:, 1].astype(int)], np.eye(6)[x[:, 0].astype(int)]], 1)
@@ -235,6 +237,8 @@ def test_crossfit_validation_protocol_never_reads_the_test_split():
     assert scores["y_adv_err"] < 5  # the identity in h_z is found
     assert scores["z_adv_err"] > scores["ceiling"]["z_adv_err"] - 15  # none in h_y
     assert len(scores["halves"]) == 2
+    assert Codes.encoded == 420  # each image encoded once
+
 
 def test_standardized_encoder_input_ignores_global_brightness():
     model = _model(input_normalization="standardize")

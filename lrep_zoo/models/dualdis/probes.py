@@ -106,15 +106,17 @@ def encode_splits(model, data: dict, batch_size: int = 256) -> dict:
 
 
 def strict_scores(model, data: dict, hidden: Sequence[int] = (80,), seed: int = 0,
-                  y_key: str = "identity", z_key: str = "lighting") -> dict:
+                  y_key: str = "identity", z_key: str = "lighting",
+                  codes: dict | None = None) -> dict:
     """Protocol (b) scores in %, plus `ceiling` (majority-class errors) and the aggregate.
 
     Args:
         model: Has `encode(images) -> (h_y, h_z)`.
         data: `{"train", "validation", "test"}` dicts with `image`, `y_key`, `z_key`.
         hidden: Hidden layers of the MLP probes (as large as the adversaries C).
+        codes: `encode_splits(model, data)`, when already computed (`image` is then unused).
     """
-    codes = encode_splits(model, data)
+    codes = encode_splits(model, data) if codes is None else codes
     tr, va, te = (data[s] for s in ("train", "validation", "test"))
     (hy_tr, hz_tr), (hy_va, hz_va), (hy_te, hz_te) = (codes[s] for s in ("train", "validation", "test"))
     ny = int(max(tr[y_key].max(), te[y_key].max())) + 1
