@@ -27,7 +27,20 @@ class SampleGrid(keras.callbacks.Callback):
     Example:
 
     ```python
-    gan.fit(images, epochs=10, callbacks=[SampleGrid("runs/gan/grids", every_n_steps=500)])
+    import keras
+    import lrep_zoo
+    from lrep_zoo.callbacks import SampleGrid
+    from lrep_zoo.models import GAN
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (10000, 28, 28, 1)
+    images = x[:64].astype("float32") / 255.0
+    gan = GAN((28, 28, 1), latent_dim=16,
+              generator_filters=(16, 8), discriminator_filters=(8, 16))  # tiny nets
+    gan.compile(optimizer={"discriminator": keras.optimizers.Adam(2e-4, 0.5),
+                           "generator": keras.optimizers.Adam(2e-4, 0.5)})
+    grids = SampleGrid("runs/gan/grids", n=16, nrow=4, every_n_steps=1)
+    gan.fit(images, epochs=1, batch_size=32, verbose=0, callbacks=[grids])
+    print(grids.written)  # [runs/gan/grids/samples_step0000001.png, ..._step0000002.png]
     ```
     """
 

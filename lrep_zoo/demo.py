@@ -9,7 +9,7 @@ Example:
 
 ```python
 from lrep_zoo.demo import run_demo
-metrics = run_demo("dae", output_dir="/tmp/lrep_zoo_demo_dae", epochs=1, verbose=0)
+metrics = run_demo("dae", output_dir="demo_dae", epochs=1, verbose=0)
 ```
 """
 

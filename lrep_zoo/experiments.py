@@ -38,6 +38,7 @@ def summarise(runs: Iterable[dict], keys: Sequence[str] = ("regularizer",),
     Example:
 
     ```python
+    from lrep_zoo.experiments import summarise
     runs = [{"regularizer": "shade", "seed": s, "test": t} for s, t in ((0, 0.9), (1, 0.8))]
     summarise(runs)["shade"]["mean"]  # 85.0
     ```
@@ -62,6 +63,7 @@ def cell(row: dict | None) -> str:
     Example:
 
     ```python
+    from lrep_zoo.experiments import cell
     cell({"mean": 95.544, "std": 0.48})  # '95.54 +- 0.48'
     ```
     """
@@ -74,6 +76,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     Example:
 
     ```python
+    from lrep_zoo.experiments import markdown_table
     markdown_table(["model", "acc"], [["mlp", "95.1"]])
     # '| model | acc |\\n|---|---|\\n| mlp | 95.1 |'
     ```
@@ -93,6 +96,7 @@ def mnist_feature_classifier(input_shape: tuple = (28, 28, 1), features: int = 1
     Example:
 
     ```python
+    from lrep_zoo.experiments import mnist_feature_classifier
     mnist_feature_classifier().output_shape  # (None, 10)
     ```
     """
@@ -121,7 +125,21 @@ def train_mnist_features(output_dir: str | os.PathLike, data_dir=None, epochs: i
     Example:
 
     ```python
-    train_mnist_features("runs/mnist_features", data_dir="../shared/data", epochs=1)
+    import os
+    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.experiments import train_mnist_features
+
+    # data_dir=None reads all of $LREP_ZOO_DATA_DIR/mnist; here a 256-image slice of it,
+    # as an npz folder, keeps the run short.
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")
+    os.makedirs("mnist_slice/mnist", exist_ok=True)
+    np.savez("mnist_slice/mnist/mnist.npz", x_train=x[:256], y_train=y[:256],
+             x_test=x_test[:128], y_test=y_test[:128])
+    result = train_mnist_features("runs/mnist_features", data_dir="mnist_slice", epochs=1,
+                                  verbose=0)
+    result["train_images"]  # 256; the model is runs/mnist_features/mnist_features.keras
     ```
     """
     import keras

@@ -22,19 +22,44 @@ Which endpoints a model exports:
    `decode: codes -> images`, and their `serving_default` output is named
    `reconstruction`.
 3. The model hook, which takes precedence over 1. and 2.:
+   `def export_endpoints(self) -> dict[str, tuple[Callable, dict[str, Any]] | None]`.
 
-    ```python
-    def export_endpoints(self) -> dict[str, tuple[Callable, dict[str, Any]] | None]:
-    ```
+   It maps endpoint names to `(fn, inputs)`, where `inputs` is an ordered
+   dict `{input_name: spec}` (`keras.InputSpec`, `keras.KerasTensor` or a
+   shape tuple, float32, batch dimension included) and `fn` is called with the
+   input tensors *positionally*, in that order, and returns a dict of named
+   output tensors (a bare tensor is named `outputs`). Mapping a name to `None`
+   drops a default endpoint. For example (a small disentangling model):
 
-    It maps endpoint names to `(fn, inputs)`, where `inputs` is an ordered
-    dict `{input_name: spec}` (`keras.InputSpec`, `keras.KerasTensor` or a
-    shape tuple, float32, batch dimension included) and `fn` is called with the
-    input tensors *positionally*, in that order, and returns a dict of named
-    output tensors (a bare tensor is named `outputs`). Mapping a name to `None`
-    drops a default endpoint. For example (a hypothetical disentangling model):
+```python
+import keras
+import numpy as np
+from lrep_zoo.export import ExportMixin, resolve_endpoints
 
-    ```python
+
+class TinyDisentangler(ExportMixin, keras.Model):
+    # Identity and lighting heads on 8x8 images, and an editor of the lighting.
+
+    image_shape, latent_dim = (8, 8, 1), 2
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flatten = keras.layers.Flatten()
+        self.identity = keras.layers.Dense(3, activation="softmax")
+        self.lighting = keras.layers.Dense(self.latent_dim)
+        self.editor = keras.layers.Dense(64, activation="sigmoid")
+
+    def call(self, images):
+        return self.classify(images)
+
+    def classify(self, images):
+        h = self.flatten(images)
+        return self.identity(h), self.lighting(h)
+
+    def edit(self, images, lighting_codes):
+        h = keras.ops.concatenate([self.flatten(images), lighting_codes], axis=-1)
+        return keras.ops.reshape(self.editor(h), (-1, *self.image_shape))
+
     def export_endpoints(self):
         images = keras.InputSpec(shape=(None, *self.image_shape))
         codes = keras.InputSpec(shape=(None, self.latent_dim))
@@ -48,7 +73,20 @@ Which endpoints a model exports:
                 {"images": images, "lighting_codes": codes},
             ),
         }
-    ```
+
+
+model = TinyDisentangler()
+faces = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+identity, lighting = model(faces)  # builds the model: (2, 3) and (2, 2)
+model.edit(faces, lighting)  # and the editor
+endpoints = resolve_endpoints(model)
+sorted(endpoints)  # ['edit', 'serving_default']
+fn, inputs = endpoints["edit"]
+list(inputs)  # ['images', 'lighting_codes']
+fn(faces, np.ones((2, 2), "float32"))["images"].shape  # (2, 8, 8, 1)
+if keras.backend.backend() in ("tensorflow", "jax"):  # SavedModel export: TF and JAX
+    model.export("exported/tiny", verbose=False)  # serving_default and edit signatures
+```
 
 The SavedModel goes to `path`, or to `path/<version>` when `version` is given:
 TensorFlow Serving expects numeric version folders under its
@@ -129,11 +167,19 @@ def export_saved_model(
     Example:
 
     ```python
-    dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=32)
-    export_saved_model(dae, "models/dae", version=1)
-    # Elsewhere, with TensorFlow only:
-    served = tf.saved_model.load("models/dae/1")
-    served.signatures["encode"](images=images)["codes"]
+    import keras
+    import lrep_zoo
+    from lrep_zoo.export import export_saved_model
+
+    dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
+    if keras.backend.backend() in ("tensorflow", "jax"):  # SavedModel export: TF and JAX
+        export_saved_model(dae, "models/dae", version=1)  # models/dae/1/saved_model.pb
+        # Elsewhere, with TensorFlow only:
+        import tensorflow as tf
+        x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+        images = tf.constant(x[:2], "float32")  # 0..255, as the preset takes them
+        served = tf.saved_model.load("models/dae/1")
+        codes = served.signatures["encode"](images=images)["codes"]  # (2, latent_dim)
     ```
     """
     _check_model(model, "export_saved_model")
@@ -159,9 +205,11 @@ class ExportMixin:
     Example:
 
     ```python
+    import keras
     from lrep_zoo.models import DenoisingAutoEncoder
     dae = DenoisingAutoEncoder.from_preset("dae_mnist")
-    dae.export("exported/dae")                          # serving_default, encode, decode
+    if keras.backend.backend() in ("tensorflow", "jax"):  # SavedModel: TF and JAX backends
+        dae.export("exported/dae", verbose=False)       # serving_default, encode, decode
     dae.export("exported/dae.onnx", format="onnx")      # serving_default only
     dae.export("exported/dae_encode.onnx", format="onnx", endpoint="encode")
     ```
@@ -240,11 +288,16 @@ def export_onnx(
     Example:
 
     ```python
-    import numpy as np, onnxruntime
-    dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=32)
+    import onnxruntime
+    import lrep_zoo
+    from lrep_zoo.export import export_onnx
+
+    dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
     export_onnx(dae, "dae.onnx")
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
     session = onnxruntime.InferenceSession("dae.onnx")
-    session.run(["reconstruction"], {"images": np.zeros((2, 28, 28, 1), "float32")})
+    (reconstruction,) = session.run(["reconstruction"], {"images": x[:2].astype("float32")})
+    reconstruction.shape  # (2, 28, 28, 1), in [0, 1]
     ```
     """
     _check_model(model, "export_onnx")
@@ -315,6 +368,9 @@ def resolve_endpoints(
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.export import resolve_endpoints
+    dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
     sorted(resolve_endpoints(dae))  # ['decode', 'encode', 'serving_default']
     ```
     """

@@ -240,9 +240,18 @@ def add_preactivation_layers(
     Example:
 
     ```python
+    import keras
+    import numpy as np
+    from lrep_zoo.graph_rewrite import add_preactivation_layers
+    from lrep_zoo.layers import EntropyVariance
+
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10)])
     model = add_preactivation_layers(
         model, lambda layer, name: EntropyVariance(1e-3, name=name)
     )
+    [layer.name for layer in model.layers]  # [..., 'dense_reg', 'dense_activation', ...]
+    logits = model(np.zeros((2, 784), "float32"))  # (2, 10)
     ```
     """
     check_model(model, what)

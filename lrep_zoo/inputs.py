@@ -172,6 +172,7 @@ def check_images(images, image_shape: Sequence[int], input_range: str = "0..255"
 
     ```python
     import numpy as np
+    from lrep_zoo.inputs import check_images
     check_images(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1), float32
     ```
     """
@@ -219,6 +220,7 @@ def checked_image_data(data, image_shape: Sequence[int], input_range: str = "0..
 
     ```python
     import numpy as np
+    from lrep_zoo.inputs import checked_image_data
     checked_image_data(np.zeros((2, 28, 28), "uint8"), (28, 28, 1)).shape  # (2, 28, 28, 1)
     ```
     """
@@ -241,9 +243,30 @@ class ImageInputsMixin:
     Example:
 
     ```python
+    import keras
+    import numpy as np
+    from lrep_zoo.inputs import ImageInputsMixin
+
     class MyModel(ImageInputsMixin, keras.Model):
+        image_shape, input_range = (28, 28, 1), "0..255"
+
+        def __init__(self):
+            super().__init__()
+            self.encoder = keras.Sequential([keras.layers.Rescaling(1 / 255),
+                                             keras.layers.Flatten(), keras.layers.Dense(8)])
+
+        def call(self, images):
+            return self.encoder(images)
+
         def encode(self, images):
             return self.encoder(self.checked_images(images, "encode"))
+
+    model = MyModel()
+    codes = model.encode(np.zeros((2, 28, 28), "uint8"))  # (2, 8)
+    try:
+        model.predict(np.full((2, 28, 28, 1), 0.5, "float32"), verbose=0)
+    except ValueError as e:  # [0, 1] floats where 0..255 is expected
+        print(e)
     ```
     """
 
@@ -312,6 +335,7 @@ def to_model_range(images, model, source: str = "0..255") -> np.ndarray:
     ```python
     import numpy as np
     import lrep_zoo
+    from lrep_zoo.inputs import to_model_range
     dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")  # takes 0..255
     to_model_range(np.ones((1, 28, 28, 1), "float32"), dae, source="0..1").max()  # 255.0
     ```

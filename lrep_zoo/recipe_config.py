@@ -21,14 +21,13 @@ Example:
 
 ```python
 import dataclasses
-from typing import Literal
 
 from lrep_zoo.recipe_config import build_parser, from_args, option, record, to_argv
 
 @dataclasses.dataclass
 class Config:
     epochs: int = option(20, help="passes over the training set")
-    arch: Literal["mlp", "lenet"] = "mlp"
+    arch: str = option("mlp", choices=("mlp", "lenet"))  # or `Literal["mlp", "lenet"]`
     seeds: list[int] = option([0, 1, 2])
     jit: bool = option(True, help="--no-jit: jit_compile=False")
 
@@ -111,10 +110,16 @@ def option(
     Example:
 
     ```python
+    import dataclasses
+    from lrep_zoo.recipe_config import option, parse
+
     @dataclasses.dataclass
     class Config:
         weight: list[str] = option([], append=True, metavar="REG=W",
                                    help="fix a regulariser's weight")
+
+    parse(Config, ["--weight", "shade=1e-3", "--weight", "l2=1e-4"]).weight
+    # ['shade=1e-3', 'l2=1e-4']
     ```
     """
     metadata = {_METADATA_KEY: dict(help=help, flag=flag, choices=choices, nargs=nargs,
@@ -182,6 +187,9 @@ def build_parser(config_cls: type, *, prog: str | None = None,
     Example:
 
     ```python
+    import dataclasses
+    from lrep_zoo.recipe_config import build_parser, option
+
     @dataclasses.dataclass
     class Config:
         steps: int = option(1000, help="SGD steps")
@@ -240,6 +248,7 @@ def mixed_precision(choice: str) -> str:
     Example:
 
     ```python
+    from lrep_zoo.recipe_config import mixed_precision
     mixed_precision("bfloat16")  # "mixed_bfloat16"
     mixed_precision("off")       # "float32"
     ```
@@ -270,6 +279,13 @@ def from_args(config_cls: type, namespace: argparse.Namespace):
     Example:
 
     ```python
+    import dataclasses
+    from lrep_zoo.recipe_config import build_parser, from_args, option
+
+    @dataclasses.dataclass
+    class Config:
+        steps: int = option(1000, help="SGD steps")
+
     parser = build_parser(Config)
     config = from_args(Config, parser.parse_args([]))  # == Config()
     ```
@@ -295,7 +311,14 @@ def parse(config_cls: type, argv: Sequence[str] | None = None, *, prog: str | No
     Example:
 
     ```python
-    config = parse(Config, ["--steps", "10"], prog="lrep-zoo train demo")
+    import dataclasses
+    from lrep_zoo.recipe_config import option, parse
+
+    @dataclasses.dataclass
+    class Config:
+        steps: int = option(1000, help="SGD steps")
+
+    config = parse(Config, ["--steps", "10"], prog="lrep-zoo train demo")  # Config(steps=10)
     ```
     """
     parser = build_parser(config_cls, prog=prog, description=description)
@@ -312,6 +335,19 @@ def record(config) -> dict:
     Example:
 
     ```python
+    import dataclasses
+    from lrep_zoo import reporting
+    from lrep_zoo.recipe_config import option, parse, record
+
+    @dataclasses.dataclass
+    class Config:
+        steps: int = option(1000, help="SGD steps")
+        seeds: list[int] = option([0, 1])
+
+    NAME, config = "demo", parse(Config, ["--steps", "10"])
+    runs = [{"seed": seed, "test": 0.9} for seed in config.seeds]
+    record(config)  # {'steps': 10, 'seeds': [0, 1]}
+    path = "runs/demo/results.json"
     reporting.write_json(path, {"recipe": NAME, **record(config), "runs": runs})
     ```
     """
@@ -329,7 +365,17 @@ def to_argv(config, *, changed_only: bool = True) -> list[str]:
     Example:
 
     ```python
+    import dataclasses
+    from lrep_zoo.recipe_config import option, parse, to_argv
+
+    @dataclasses.dataclass
+    class Config:
+        steps: int = option(1000, help="SGD steps")
+        jit: bool = True
+
+    NAME, config = "demo", parse(Config, ["--steps", "10", "--no-jit"])
     " ".join(["lrep-zoo", "train", NAME, *to_argv(config)])
+    # 'lrep-zoo train demo --steps 10 --no-jit'
     ```
     """
     hints = typing.get_type_hints(type(config))
@@ -368,6 +414,18 @@ def command(recipe: str, config) -> str:
     Example:
 
     ```python
+    import dataclasses
+    import lrep_zoo
+    from lrep_zoo.recipe_config import command, option, parse
+
+    @dataclasses.dataclass
+    class Config:
+        epochs: int = option(20, help="passes over the training set")
+
+    config = parse(Config, ["--epochs", "1"])
+    command("dae_mnist", config)  # 'lrep-zoo train dae_mnist --epochs 1'
+    model = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
+    out = "presets/dae_mnist_mine"
     model.save_to_preset(out, command=command("dae_mnist", config), overwrite=True)
     ```
     """
@@ -385,7 +443,17 @@ def jit_compile(jit: bool) -> bool:
     Example:
 
     ```python
-    model.compile(optimizer="adam", jit_compile=jit_compile(config.jit))
+    import dataclasses
+    import keras
+    from lrep_zoo.recipe_config import jit_compile, parse
+
+    @dataclasses.dataclass
+    class Config:
+        jit: bool = True
+
+    config = parse(Config, ["--no-jit"])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile(config.jit))  # False
     ```
     """
     from lrep_zoo.training.jit_policy import resolve_jit_compile

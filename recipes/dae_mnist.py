@@ -98,7 +98,19 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", epochs=1, output_dir="runs/dae"))
+    from lrep_zoo.recipes.dae_mnist import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or pass data_dir=...); a smoke-sized run: the first
+    # 2,500 training images (the last 2,000 of them validate), 500 test images scored.
+    metrics = run(Config(epochs=1, train_images=2500, test_images=500, verbose=0,
+                         output_dir="runs/dae"))
+    print(metrics["test"])
+    ```
+
+    The paper-scale run:
+
+    ```bash
+    lrep-zoo train dae_mnist --epochs 20 --output-dir runs/dae_mnist
     ```
     """
     import keras

@@ -138,7 +138,21 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", sizes=[240], generated=[0, 30], seeds=[0], epochs=40))
+    from lrep_zoo.recipes.dualdis_augmentation import Config, run
+
+    # Yale-B from $LREP_ZOO_DATA_DIR (or data_dir=...), the dualdis_yaleb preset's edits.
+    # A smoke-sized table: one cell, 38 real images (one per identity) plus one
+    # generated image per identity, one seed, one epoch.
+    results = run(Config(sizes=[38], generated=[1], seeds=[0], epochs=1,
+                         output_dir="runs/augmentation"))
+    print(results["38/1"]["mean"])  # test accuracy (%)
+    ```
+
+    The table of methods.md:
+
+    ```bash
+    lrep-zoo train dualdis_augmentation --sizes 240 360 480 --generated 0 10 20 30 60 \
+        --seeds 0 1 2 --epochs 400 --output-dir runs/dualdis_augmentation
     ```
     """
     from lrep_zoo.data import yaleb

@@ -177,8 +177,14 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(variants=["dualdis"], seeds=[0], epochs=2, num_identities=3,
-               images_per_combination=2, strict=False, output_dir="/tmp/dd_colour"))
+    from lrep_zoo.recipes.dualdis_colour_surfaces import Config, run
+
+    # The colour surfaces are rendered (no files needed). A smoke-sized run: one
+    # variant, one seed, one epoch on 3 identities x 2 images per combination, 16 px.
+    out = run(Config(variants=["dualdis"], seeds=[0], epochs=1, num_identities=3,
+                     images_per_combination=2, size=16, latent_dim=8, strict=False,
+                     output_dir="runs/dd_colour"))
+    print(out["summary"]["dualdis"].keys())
     ```
     """
     import keras

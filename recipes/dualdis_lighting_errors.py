@@ -63,7 +63,15 @@ def lighting_errors(model, split: dict, top: int = 12, batch_size: int = 200) ->
     Example:
 
     ```python
-    lighting_errors(DualDis.from_preset("dualdis_yaleb"), load_data()["test"])["accuracy"]
+    from lrep_zoo.data.yaleb import load_yaleb
+    from lrep_zoo.models.dualdis import DualDis
+    from lrep_zoo.recipes.dualdis_lighting_errors import lighting_errors
+
+    model = DualDis.from_preset("dualdis_yaleb")
+    test = load_yaleb()["test"]  # the 192x168 npz of $LREP_ZOO_DATA_DIR
+    test = {key: values[:200] for key, values in test.items()}  # its first 200 images
+    scores = lighting_errors(model, test, top=3)
+    print(scores["accuracy"], scores["errors"][0])
     ```
     """
     import keras
@@ -100,7 +108,12 @@ def edge_geometry(data: dict, errors: dict | None = None, near: float = 15.0) ->
     Example:
 
     ```python
-    edge_geometry(load_data())["positions"][0]
+    from lrep_zoo.data.yaleb import load_yaleb
+    from lrep_zoo.recipes.dualdis_lighting_errors import edge_geometry
+
+    # Only the light positions count: the small 48x42 npz has the same splits.
+    geometry = edge_geometry(load_yaleb(resolution="48x42"))
+    print(geometry["positions"][0], geometry["positions_near_another_class"])
     ```
     """
     from lrep_zoo.data.yaleb import lighting_class
@@ -165,7 +178,21 @@ def probe_diagnosis(model, data: dict, pixels: dict | None = None, seed: int = 0
     Example:
 
     ```python
-    probe_diagnosis(DualDis.from_preset("dualdis_yaleb"), load_data())["h_z_linear_14"]
+    from lrep_zoo.data.yaleb import load_yaleb
+    from lrep_zoo.models.dualdis import DualDis
+    from lrep_zoo.recipes.dualdis_lighting_errors import probe_diagnosis
+
+    model = DualDis.from_preset("dualdis_yaleb")
+    data = load_yaleb()
+    # Smaller: every other training image, and the validation images at light
+    # positions that those training images cover.
+    train = {key: values[::2] for key, values in data["train"].items()}
+    seen = set(zip(train["azimuth"].tolist(), train["elevation"].tolist()))
+    val = data["validation"]
+    keep = [(a, e) in seen for a, e in zip(val["azimuth"].tolist(), val["elevation"].tolist())]
+    val = {key: values[keep][:100] for key, values in val.items()}
+    probes = probe_diagnosis(model, {"train": train, "validation": val})
+    print(probes["h_z_linear_14"], probes["h_z_knn5_14"])
     ```
     """
     from lrep_zoo.data.yaleb import lighting_class
@@ -215,7 +242,14 @@ def mirror_and_gain(model, split: dict, gains=(0.25, 0.5, 1.0, 2.0, 4.0)) -> dic
     Example:
 
     ```python
-    mirror_and_gain(DualDis.from_preset("dualdis_yaleb"), load_data()["validation"])
+    from lrep_zoo.data.yaleb import load_yaleb
+    from lrep_zoo.models.dualdis import DualDis
+    from lrep_zoo.recipes.dualdis_lighting_errors import mirror_and_gain
+
+    model = DualDis.from_preset("dualdis_yaleb")
+    validation = load_yaleb()["validation"]
+    validation = {key: values[:100] for key, values in validation.items()}
+    print(mirror_and_gain(model, validation, gains=(0.5, 2.0)))
     ```
     """
     from lrep_zoo.data.yaleb import MIRRORED_LIGHTING_CLASS
@@ -238,7 +272,11 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", splits=["test"]))
+    from lrep_zoo.recipes.dualdis_lighting_errors import Config, run
+
+    # Yale-B from $LREP_ZOO_DATA_DIR (or data_dir=...); the validation split only.
+    results = run(Config(splits=["validation"], top=3, output_dir="runs/lighting_errors"))
+    print(results["splits"]["validation"]["accuracy"])
     ```
     """
     from lrep_zoo import reporting

@@ -176,7 +176,21 @@ def train(data: dict, config: Config, output_dir: str | None = None):
     Example:
 
     ```python
-    model, info = train(load_data("../shared/data"), Config(epochs=10, mirror=True))
+    from lrep_zoo.data.yaleb import load_yaleb
+    from lrep_zoo.recipes.dualdis_yaleb import Config, train
+
+    data = load_yaleb()  # the 192x168 npz of $LREP_ZOO_DATA_DIR (or load_yaleb(DIR))
+    # A smoke-sized run: 64 training and 32 validation images, one epoch, mirrored.
+    small = {"train": {key: values[:64] for key, values in data["train"].items()},
+             "validation": {key: values[:32] for key, values in data["validation"].items()}}
+    model, info = train(small, Config(epochs=1, batch_size=32, mirror=True, verbose=0))
+    print(info["selected_epoch"], info["validation_aggregate"])
+    ```
+
+    The full run:
+
+    ```bash
+    lrep-zoo train dualdis_yaleb --epochs 400 --mirror --output-dir runs/dualdis_yaleb
     ```
     """
     import keras

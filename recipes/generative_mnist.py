@@ -165,7 +165,23 @@ def code_scores(vae, x_test, probe_data, seed: int = 0, batch_size: int = 500) -
     Example:
 
     ```python
-    scores = code_scores(vae, x_test[:2000], (x_train[:5000], y_train[:5000], y_test[:2000]))
+    import keras
+
+    from lrep_zoo import data
+    from lrep_zoo.models.vae import VAE
+    from lrep_zoo.recipes.generative_mnist import code_scores
+
+    x_train, y_train = data.load_arrays("mnist", "train")[:2]  # $LREP_ZOO_DATA_DIR
+    x_test, y_test = data.load_arrays("mnist", "test")[:2]
+    x_train = (x_train[:1000].astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    x_test = (x_test[:500].astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+    y_train, y_test = y_train[:1000], y_test[:500]
+
+    vae = VAE((28, 28, 1), latent_dim=16, seed=0)
+    vae.compile(keras.optimizers.Adam(1e-3))
+    vae.fit(x_train, batch_size=100, epochs=1, verbose=0)
+    scores = code_scores(vae, x_test, (x_train, y_train, y_test))
+    print(scores["test_elbo"], scores["probe_accuracy"])
     ```
     """
     import keras
@@ -340,7 +356,33 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", models=["vae"], seeds=[0], steps=100))
+    import os
+
+    import numpy as np
+
+    import lrep_zoo
+
+    # An npz folder holding a slice of the MNIST of $LREP_ZOO_DATA_DIR keeps the run short
+    # (data_dir=None reads all of it).
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")[:2]
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")[:2]
+    os.makedirs("mnist_slice/mnist", exist_ok=True)
+    np.savez("mnist_slice/mnist/mnist.npz", x_train=x[:512], y_train=y[:512],
+             x_test=x_test[:256], y_test=y_test[:256])
+
+    from lrep_zoo.recipes.generative_mnist import Config, run
+
+    # One VAE, 20 steps, scored on 256 samples; the feature classifier is trained on the
+    # slice into runs/generative/mnist_features/ first.
+    result = run(Config(data_dir="mnist_slice", models=["vae"], seeds=[0], steps=20,
+                        eval_samples=256, output_dir="runs/generative"))
+    print(result["table"])
+    ```
+
+    The table (every model, three seeds):
+
+    ```bash
+    lrep-zoo train generative_mnist --steps 1000 --output-dir runs/generative_mnist
     ```
     """
     from lrep_zoo import data, reporting

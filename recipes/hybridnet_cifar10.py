@@ -43,7 +43,33 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(labels=1000, steps=200))
+    import os
+
+    import numpy as np
+
+    import lrep_zoo
+    from lrep_zoo.recipes.hybridnet_cifar10 import Config, run
+
+    # A small npz folder (the layout of lrep_zoo.data.local) cut from the real CIFAR-10 of
+    # $LREP_ZOO_DATA_DIR keeps the smoke run short; data_dir=None reads all of it.
+    x_train, y_train = lrep_zoo.data.load_arrays("cifar10", "train")[:2]
+    x_test, y_test = lrep_zoo.data.load_arrays("cifar10", "test")[:2]
+    os.makedirs("small/cifar10", exist_ok=True)
+    np.savez("small/cifar10/small.npz", x_train=x_train[:2000], y_train=y_train[:2000],
+             x_test=x_test[:20], y_test=y_test[:20])
+    # One step of one seed, batches of 4 labelled + 16 unlabelled images, and only the
+    # ablation table's first row (ConvLarge classifier alone: the quickest to build;
+    # the default row is "hybridnet", both branches and the Mean Teacher).
+    results = run(Config(data_dir="small", labels=1000, rows=["classification"], steps=1,
+                         batch_size=20, labelled_per_batch=4, verbose=0,
+                         output_dir="runs/hn_c10"))
+    print(results["runs"])
+    ```
+
+    The paper's run (meant for a GPU machine):
+
+    ```bash
+    lrep-zoo train hybridnet_cifar10 --labels 4000 --steps 60000 --output-dir runs/hn_c10
     ```
     """
     return run_convlarge(config or Config(), dataset="cifar10", name=NAME, flip=True)

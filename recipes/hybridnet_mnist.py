@@ -60,7 +60,12 @@ def evaluate(model, data_dir=None, x_test=None, y_test=None, limit: int | None =
     Example:
 
     ```python
-    evaluate(model, data_dir="../shared/data")  # {'accuracy': ..., 'teacher_accuracy': ...}
+    from lrep_zoo.models import HybridNet
+    from lrep_zoo.recipes.hybridnet_mnist import evaluate
+
+    model = HybridNet.from_preset("hybridnet_mnist_100")
+    # MNIST test images from $LREP_ZOO_DATA_DIR (or data_dir=...); the first 500 here.
+    print(evaluate(model, limit=500))  # {'accuracy': ..., 'teacher_accuracy': ...}
     ```
     """
     from lrep_zoo import data
@@ -81,7 +86,19 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", variants=["baseline"], seeds=[0], steps=200))
+    from lrep_zoo.recipes.hybridnet_mnist import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: the baseline row,
+    # one seed, 20 steps, without XLA (its compilation would cost more than the steps).
+    results = run(Config(variants=["baseline"], seeds=[0], steps=20, jit=False, verbose=0,
+                         output_dir="runs/hn"))
+    print(results["rows"])
+    ```
+
+    The table (100 labels, three seeds):
+
+    ```bash
+    lrep-zoo train hybridnet_mnist --labels 100 --seeds 0 1 2 --output-dir runs/hybridnet_mnist
     ```
     """
     from lrep_zoo import data, reporting
@@ -149,6 +166,17 @@ def summarise(folders) -> str:
     Example:
 
     ```python
+    import json
+    import os
+
+    from lrep_zoo.recipes.hybridnet_mnist import summarise
+
+    # Two output folders of `run`, one seed each (here their results.json written by hand).
+    for seed, accuracy in ((0, 0.95), (1, 0.93)):
+        os.makedirs(f"runs/hn_seed{seed}", exist_ok=True)
+        with open(f"runs/hn_seed{seed}/results.json", "w") as f:
+            json.dump({"runs": [{"variant": "hybridnet", "seed": seed, "accuracy": accuracy,
+                                 "teacher_accuracy": accuracy + 0.01}]}, f)
     print(summarise(["runs/hn_seed0", "runs/hn_seed1"]))
     ```
     """

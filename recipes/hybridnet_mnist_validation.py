@@ -52,7 +52,19 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", variant="baseline", steps=4000))
+    from lrep_zoo.recipes.hybridnet_mnist_validation import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: the baseline row,
+    # 20 steps (scored after every 2), 500 validation images, without XLA.
+    results = run(Config(variant="baseline", steps=20, val_images=500, jit=False,
+                         output_dir="runs/hn_validation"))
+    print(results["evaluations"][-1])
+    ```
+
+    The runs behind docs/results/hybridnet_mnist.md:
+
+    ```bash
+    lrep-zoo train hybridnet_mnist_validation --variant hybridnet_shade --steps 4000
     ```
     """
     import keras

@@ -34,7 +34,21 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(labels=1000, steps=200))
+    from lrep_zoo.recipes.hybridnet_svhn import Config, run
+
+    # SVHN (svhn_cropped) from $LREP_ZOO_DATA_DIR or TFDS: raises DatasetNotFoundError,
+    # saying where to put the files, when it is in neither. One step of one seed, only
+    # the ablation table's first row (the ConvLarge classifier alone; the default row is
+    # "hybridnet").
+    results = run(Config(labels=1000, rows=["classification"], steps=1, batch_size=20,
+                         labelled_per_batch=4, verbose=0, output_dir="runs/hn_svhn"))
+    print(results["runs"])
+    ```
+
+    The paper's run (meant for a GPU machine):
+
+    ```bash
+    lrep-zoo train hybridnet_svhn --labels 1000 --steps 60000 --output-dir runs/hn_svhn
     ```
     """
     return run_convlarge(config or Config(), dataset="svhn_cropped", name=NAME, flip=False)

@@ -83,7 +83,10 @@ def build_model(c: Config, beta: float, train_size: int, seed: int):
     Example:
 
     ```python
+    from lrep_zoo.recipes.information_dropout_mnist import Config, build_model
+
     model = build_model(Config(), beta=0.5, train_size=8000, seed=0)
+    print(model.output_shape)  # (None, 10)
     ```
     """
     import keras
@@ -110,7 +113,14 @@ def alpha_maps(model, x: np.ndarray, batch_size: int = 250) -> list[np.ndarray]:
     Example:
 
     ```python
-    maps = alpha_maps(model, x_test[:8])   # 3 arrays (8, 48, 48)
+    from lrep_zoo.recipes.information_dropout_mnist import Config, alpha_maps, build_model, load_data
+
+    # Cluttered MNIST canvases built from the MNIST of $LREP_ZOO_DATA_DIR (data_dir=...).
+    c = Config(train_images=64, test_images=8)
+    _, (x_test, y_test, regions) = load_data(c)
+    model = build_model(c, beta=0.5, train_size=c.train_images, seed=0)  # untrained here
+    maps = alpha_maps(model, x_test)
+    print([m.shape for m in maps])  # 3 arrays (8, 48, 48)
     ```
     """
     import keras
@@ -136,7 +146,15 @@ def region_scores(alpha: np.ndarray, regions: np.ndarray) -> dict:
     Example:
 
     ```python
-    region_scores(maps[0], regions)   # {'digit': ..., 'clutter': ..., 'clutter_share': ...}
+    from lrep_zoo.recipes.information_dropout_mnist import (
+        Config, alpha_maps, build_model, load_data, region_scores)
+
+    # Cluttered MNIST canvases built from the MNIST of $LREP_ZOO_DATA_DIR (data_dir=...).
+    c = Config(train_images=64, test_images=8)
+    _, (x_test, y_test, regions) = load_data(c)
+    model = build_model(c, beta=0.5, train_size=c.train_images, seed=0)  # untrained here
+    maps = alpha_maps(model, x_test)
+    print(region_scores(maps[0], regions))  # {'digit': ..., 'clutter': ..., ...}
     ```
     """
     from lrep_zoo.data.cluttered_mnist import BACKGROUND, CLUTTER, DIGIT
@@ -174,7 +192,19 @@ def run(c: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", betas=[0.0, 0.5], seeds=[0], epochs=1))
+    from lrep_zoo.recipes.information_dropout_mnist import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: both betas, one seed,
+    # one epoch on 256 cluttered training canvases, 64 test canvases.
+    results = run(Config(betas=[0.0, 0.5], seeds=[0], epochs=1, train_images=256,
+                         test_images=64, verbose=0, output_dir="runs/infodrop"))
+    print(sorted(results))
+    ```
+
+    The paper-sized run:
+
+    ```bash
+    lrep-zoo train information_dropout_mnist --output-dir runs/information_dropout_mnist
     ```
     """
     import keras

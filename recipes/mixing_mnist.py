@@ -150,8 +150,20 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", variants=["mix_c_g"], seeds=[0], epochs=1,
-               train_images=2000, output_dir="runs/mixing"))
+    from lrep_zoo.recipes.mixing_mnist import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: one variant, one seed,
+    # one epoch on 256 training images, probes on 256 codes, 128 test images scored.
+    metrics = run(Config(variants=["mix_c_g"], seeds=[0], epochs=1, train_images=256,
+                         probe_images=256, eval_images=128, filters=[8, 16], grid_pairs=2,
+                         verbose=0, output_dir="runs/mixing"))
+    print(sorted(metrics))
+    ```
+
+    The ablation table (four variants, three seeds):
+
+    ```bash
+    lrep-zoo train mixing_mnist --output-dir runs/mixing_mnist
     ```
     """
     import keras

@@ -85,8 +85,20 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", variants=["mix_c_g"], epochs=1,
-               output_dir="runs/mixing_yaleb"))
+    from lrep_zoo.recipes.mixing_yaleb import Config, run
+
+    # Yale-B from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: one variant, one
+    # epoch on 96 faces at 24x20, 64 test faces, the identity factor only.
+    metrics = run(Config(variants=["mix_c_g"], epochs=1, train_images=96, eval_images=64,
+                         factors=["identity"], filters=[8, 16], grid_pairs=2, verbose=0,
+                         output_dir="runs/mixing_yaleb"))
+    print(metrics["runs"][0]["scores"]["test_mse"])
+    ```
+
+    The ablation table:
+
+    ```bash
+    lrep-zoo train mixing_yaleb --epochs 30 --output-dir runs/mixing_yaleb
     ```
     """
     import keras

@@ -40,7 +40,31 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", output_dir="runs/mnist_features"))
+    import os
+
+    import numpy as np
+
+    import lrep_zoo
+
+    # An npz folder holding a slice of the MNIST of $LREP_ZOO_DATA_DIR keeps the run short
+    # (data_dir=None reads all of it).
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")[:2]
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")[:2]
+    os.makedirs("mnist_slice/mnist", exist_ok=True)
+    np.savez("mnist_slice/mnist/mnist.npz", x_train=x[:512], y_train=y[:512],
+             x_test=x_test[:256], y_test=y_test[:256])
+
+    from lrep_zoo.recipes.mnist_features import Config, run
+
+    metrics = run(Config(data_dir="mnist_slice", epochs=1, verbose=0,
+                         output_dir="runs/mnist_features"))
+    print(metrics["test_accuracy"])  # runs/mnist_features/mnist_features.keras
+    ```
+
+    On all of MNIST:
+
+    ```bash
+    lrep-zoo train mnist_features --output-dir runs/mnist_features
     ```
     """
     from lrep_zoo import reporting

@@ -104,7 +104,22 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", regularizers=["none", "shade"], epochs=1))
+    from lrep_zoo.recipes.shade_cifar10 import Config, run
+
+    # CIFAR-10 from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: no regulariser vs
+    # SHADE (weight fixed, no selection), one seed, one epoch of a 32-unit MLP on 800
+    # training images, 100 test images, without XLA.
+    results = run(Config(regularizers=["none", "shade"], weight=["shade=1e-4"], seeds=[0],
+                         epochs=1, batch_size=64, hidden=[32], train_images=800,
+                         val_per_class=20, test_images=100, jit=False, verbose=0,
+                         output_dir="runs/shade_cifar10"))
+    print(results["table"])
+    ```
+
+    The table:
+
+    ```bash
+    lrep-zoo train shade_cifar10 --output-dir runs/shade_cifar10
     ```
     """
     import keras

@@ -98,7 +98,9 @@ def build(arch: str, bn: str | None, w: float, red: str):
     Example:
 
     ```python
-    build("lenet_s", None, 1e-3, "mean").output_shape  # (None, 10)
+    from lrep_zoo.recipes.shade_mnist_exploration import build
+
+    print(build("lenet_s", None, 1e-3, "mean").output_shape)  # (None, 10)
     ```
     """
     import keras
@@ -133,7 +135,12 @@ def run_one(c: Config) -> dict:
     Example:
 
     ```python
-    run_one(Config(data_dir="../shared/data", arch="lenet_s", w=1e-3))["val"]
+    from lrep_zoo.recipes.shade_mnist_exploration import Config, run_one
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: 20 steps of the small
+    # LeNet with SHADE, 500 validation images, without XLA.
+    line = run_one(Config(arch="lenet_s", w=1e-3, steps=20, val_images=500, jit=False))
+    print(line["val"], line["mu"])  # validation accuracy (%), SHADE's moving mu
     ```
     """
     import keras
@@ -177,7 +184,19 @@ def run(config: Config | None = None) -> list[dict]:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", runs=['{"arch": "lenet_s"}', '{"w": 1e-3}']))
+    from lrep_zoo.recipes.shade_mnist_exploration import Config, run
+
+    # Two runs sharing the flags (20 steps, 500 validation images, no XLA): the small
+    # LeNet, then the MLP with SHADE; the lines also go to runs/exploration/exploration.jsonl.
+    lines = run(Config(steps=20, val_images=500, jit=False, output_dir="runs/exploration",
+                       runs=['{"arch": "lenet_s"}', '{"w": 1e-3}']))
+    print([line["val"] for line in lines])
+    ```
+
+    An exploration run at full length:
+
+    ```bash
+    lrep-zoo train shade_mnist_exploration --runs '{"arch": "lenet_s"}' '{"w": 1e-3}'
     ```
     """
     from lrep_zoo import reporting

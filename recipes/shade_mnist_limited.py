@@ -133,7 +133,12 @@ def evaluate(model, data_dir=None, limit: int | None = None) -> dict:
     Example:
 
     ```python
-    evaluate(lrep_zoo.applications.ShadeLeNet(weights="mnist_1000"), "../shared/data")
+    import lrep_zoo
+    from lrep_zoo.recipes.shade_mnist_limited import evaluate
+
+    net = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")
+    # MNIST test images from $LREP_ZOO_DATA_DIR (or data_dir=...); the first 500 here.
+    print(evaluate(net, limit=500))
     ```
     """
     from lrep_zoo import data
@@ -165,7 +170,22 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", labels=["1000"], regularizers=["none", "shade"]))
+    from lrep_zoo.recipes.shade_mnist_limited import Config, run
+
+    # MNIST from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: 100 labels, no
+    # regulariser vs SHADE (weight fixed, no selection), one seed, 30 steps of a
+    # 32-unit LeNet, 200 validation / test images, without XLA.
+    results = run(Config(labels=["100"], regularizers=["none", "shade"], weight=["shade=1e-4"],
+                         seeds=[0], steps=30, hidden=[32], binarize_labels="none",
+                         train_images=1200, val_images=200, test_images=200, jit=False,
+                         verbose=0, output_dir="runs/shade_mnist"))
+    print(results["table"])
+    ```
+
+    The table:
+
+    ```bash
+    lrep-zoo train shade_mnist_limited --output-dir runs/shade_mnist_limited
     ```
     """
     import keras

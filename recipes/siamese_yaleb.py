@@ -118,7 +118,19 @@ def run(config: Config | None = None) -> dict:
     Example:
 
     ```python
-    run(Config(data_dir="../shared/data", seeds=[0], epochs=1, output_dir="runs/s"))
+    from lrep_zoo.recipes.siamese_yaleb import Config, run
+
+    # Yale-B from $LREP_ZOO_DATA_DIR (or data_dir=...). A smoke run: the cosine loss, one
+    # seed, one epoch of 5 steps, 2 distractor draws per query; no DAE / DualDis baselines.
+    metrics = run(Config(seeds=[0], losses=["cosine"], epochs=1, steps_per_epoch=5,
+                         trials=2, dae_epochs=0, dualdis=False, output_dir="runs/siamese"))
+    print(sorted(metrics))
+    ```
+
+    The table (both losses, three seeds, the baselines):
+
+    ```bash
+    lrep-zoo train siamese_yaleb --output-dir runs/siamese_yaleb
     ```
     """
     from lrep_zoo import experiments, reporting

@@ -70,9 +70,10 @@ def DenoisingAutoEncoder(weights: str | os.PathLike | None = "mnist", **override
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
     dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")
-    images = np.zeros((2, 28, 28, 1), "float32")  # (N, 28, 28, 1) float32 in [0, 1]
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    images = x[:2]  # (N, 28, 28, 1) uint8 0..255, as the dataset gives them (the preset's range)
     codes = dae.encode(images)
     ```
     """
@@ -89,9 +90,10 @@ def DualDis(weights: str | os.PathLike | None = "yaleb", **overrides):
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.data import yaleb
     model = lrep_zoo.applications.DualDis(weights="yaleb")
-    faces = np.zeros((2, 192, 168, 1), "uint8")
+    faces = yaleb.load_yaleb_npz(None)["test"]["image"][:2]  # (2, 192, 168, 1) uint8
     probs = model.classify(faces)          # {"y", "z", "y_adv", "z_adv"}
     relit = model.edit(faces, attribute=4, eps=2.0)
     baseline = lrep_zoo.applications.DualDis(weights="yaleb_multitask")
@@ -106,6 +108,7 @@ def VAE(weights: str | os.PathLike | None = "mnist", **overrides):
     Example:
 
     ```python
+    import lrep_zoo
     vae = lrep_zoo.applications.VAE(weights="mnist")
     images = vae.sample(16, seed=0)
     ```
@@ -119,6 +122,7 @@ def GAN(weights: str | os.PathLike | None = "mnist", **overrides):
     Example:
 
     ```python
+    import lrep_zoo
     gan = lrep_zoo.applications.GAN(weights="mnist")
     images = gan.sample(16, seed=0)
     ```
@@ -129,15 +133,18 @@ def GAN(weights: str | os.PathLike | None = "mnist", **overrides):
 def HybridNet(weights: str | os.PathLike | None = "mnist_100", **overrides):
     """HybridNet + SHADE, MNIST nets; `weights="mnist_100"`: trained with 100 MNIST labels.
 
-    Takes images in [0, 1], shape (N, 28, 28, 1); `classify` gives class probabilities.
+    Takes images as they come (uint8 or float 0..255, shape (N, 28, 28, 1)); `classify`
+    gives class probabilities.
 
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
     model = lrep_zoo.applications.HybridNet(weights="mnist_100")
-    probs = model.classify(np.zeros((2, 28, 28, 1), "float32"))  # (2, 10)
-    outputs = model(np.zeros((2, 28, 28, 1), "float32"))  # x_hat_c, x_hat_u, x_hat, ...
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    images = x[:2]                                     # (2, 28, 28, 1) uint8 0..255
+    probs = model.classify(images)  # (2, 10)
+    outputs = model(images)  # x_hat_c, x_hat_u, x_hat, ...
     ```
     """
     return _application("HybridNet", weights, "mnist_100", **overrides)
@@ -149,6 +156,7 @@ def TemperedGAN(weights: str | os.PathLike | None = "mnist", **overrides):
     Example:
 
     ```python
+    import lrep_zoo
     gan = lrep_zoo.applications.TemperedGAN(weights="mnist")
     images = gan.sample(16, seed=0)  # (16, 28, 28, 1) in [0, 1]
     ```
@@ -167,9 +175,10 @@ def MixingAutoEncoder(weights: str | os.PathLike | None = "mnist", **overrides):
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
     model = lrep_zoo.applications.MixingAutoEncoder(weights="mnist")
-    digits = np.zeros((2, 28, 28), "uint8")
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    digits = x[:2, :, :, 0]                             # (2, 28, 28) uint8
     codes = model.encode(digits)                        # (2, 64)
     swapped = model.transfer(digits, digits[::-1], 4)   # (2, 28, 28, 1) in [0, 1]
     ```
@@ -188,9 +197,10 @@ def Siamese(weights: str | os.PathLike | None = "yaleb", **overrides):
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.data import yaleb
     model = lrep_zoo.applications.Siamese(weights="yaleb")
-    faces = np.zeros((2, 48, 42), "uint8")
+    faces = yaleb.load_yaleb_npz(None, resolution="48x42")["test"]["image"][:2]
     codes = model.embed(faces)                      # (2, 64)
     score = model.similarity(faces[:1], faces[1:])  # (1,)
     ```
@@ -234,9 +244,10 @@ def ShadeLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
     net = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")
-    logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    logits = net.predict(x[:2], verbose=0)  # (2, 10)
     ```
     """
     from lrep_zoo.models.shade.presets import LENET_PRESETS
@@ -260,9 +271,10 @@ def InformationDropoutLeNet(weights: str | os.PathLike | None = "mnist_1000"):
     Example:
 
     ```python
-    import numpy as np
+    import lrep_zoo
     net = lrep_zoo.applications.InformationDropoutLeNet(weights="mnist_1000")
-    logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    logits = net.predict(x[:2], verbose=0)  # (2, 10)
     ```
     """
     from lrep_zoo.models.shade.presets import INFODROP_LENET_PRESETS

@@ -100,6 +100,7 @@ def list_presets() -> list[str]:
     Example:
 
     ```python
+    import lrep_zoo
     lrep_zoo.applications.list_presets()  # ['dae_mnist', ...]
     ```
     """
@@ -112,6 +113,7 @@ def presets_of(model: str) -> dict[str, Preset]:
     Example:
 
     ```python
+    import lrep_zoo
     lrep_zoo.applications.registry.presets_of("DualDis")  # {'dualdis_yaleb': Preset(...), ...}
     ```
     """
@@ -279,6 +281,7 @@ def load_preset(name: str, weights: str | os.PathLike | None = "preset", **overr
     Example:
 
     ```python
+    import lrep_zoo
     model = lrep_zoo.applications.load_preset("dae_mnist")
     ```
     """

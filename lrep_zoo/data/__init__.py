@@ -6,8 +6,9 @@ Example:
 import lrep_zoo
 
 train = lrep_zoo.data.load("mnist", "train", batch_size=128)          # (images, labels)
-x, y = lrep_zoo.data.load_arrays("cifar10", "test")                   # uint8 NHWC, int64
+x, y = lrep_zoo.data.load_arrays("cifar10", "train")                  # uint8 NHWC, int64
 ssl = lrep_zoo.data.semi_supervised(x, y, 1000, batch_size=100, labelled_per_batch=25)
+images, labels = next(iter(ssl))   # (100, 32, 32, 3) float32; 25 labels, then 75 of -1
 demo = lrep_zoo.data.load("shapes", "train")                          # no download
 ```
 

@@ -103,6 +103,8 @@ def dataset_info(name: str) -> DatasetInfo:
     Example:
 
     ```python
+    import lrep_zoo
+
     lrep_zoo.data.dataset_info("cifar10").image_shape  # (32, 32, 3)
     ```
 

@@ -76,7 +76,12 @@ def cluttered_mnist(
     Example:
 
     ```python
-    x, y, regions = cluttered_mnist(x_train, y_train, 10000, seed=0)
+    import lrep_zoo
+    from lrep_zoo.data.cluttered_mnist import cluttered_mnist
+
+    x_train, y_train = lrep_zoo.data.load_arrays("mnist", "train[:1000]")  # (1000, 28, 28, 1)
+    x, y, regions = cluttered_mnist(x_train, y_train, 2000, seed=0)
+    x.shape, y.shape, regions.shape  # (2000, 48, 48), (2000,), (2000, 48, 48)
     ```
     """
     images = np.asarray(images)
@@ -144,7 +149,11 @@ def load_cluttered_mnist(
     Example:
 
     ```python
-    x, y, regions = load_cluttered_mnist("test", 2000, data_dir="../shared/data", seed=1)
+    from lrep_zoo.data.cluttered_mnist import load_cluttered_mnist
+
+    # data_dir=None: the npz folder of $LREP_ZOO_DATA_DIR (else TFDS).
+    x, y, regions = load_cluttered_mnist("test", 2000, data_dir=None, first=1000, seed=1)
+    x.shape  # (2000, 48, 48)
     ```
     """
     from lrep_zoo.data.datasets import load_arrays

@@ -61,6 +61,8 @@ def load_arrays(
     Example:
 
     ```python
+    import lrep_zoo
+
     x, y = lrep_zoo.data.load_arrays("mnist", "test")
     x.shape, x.dtype, y.dtype  # ((10000, 28, 28, 1), dtype('uint8'), dtype('int64'))
     ```
@@ -118,6 +120,8 @@ def load(
     Example:
 
     ```python
+    import lrep_zoo
+
     ds = lrep_zoo.data.load("cifar10", "train", batch_size=64, value_range=(-1, 1))
     for images, labels in ds.take(1):
         print(images.shape, labels.shape)  # (64, 32, 32, 3) (64,)

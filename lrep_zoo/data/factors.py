@@ -131,6 +131,9 @@ class RelitFactors(ProductFactorSource):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.data.factors import RelitFactors
+
     source = RelitFactors(num_identities=10, size=32)
     rng = np.random.default_rng(0)
     left, right = source.sample_pairs(1, 16, rng)  # 16 pairs sharing their azimuth
@@ -202,6 +205,9 @@ class ArrayFactorSource(FactorSource):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.data.factors import ArrayFactorSource
+
     values = np.stack(np.meshgrid(np.arange(5), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
     source = ArrayFactorSource(values.astype("float32"), values, ("a", "b"))
     batch, fixed = source.fixed_factor_batch(1, 8, np.random.default_rng(0))  # fixed[:, 1] constant
@@ -283,7 +289,11 @@ def yaleb_factors(data_dir=None, resolution: str = "192x168",
     Example:
 
     ```python
-    source = yaleb_factors("/path/to/shared/data", resolution="48x42")
+    import numpy as np
+    from lrep_zoo.data.factors import yaleb_factors
+
+    # data_dir=None: $LREP_ZOO_DATA_DIR (the folder holding yaleb_cropped/).
+    source = yaleb_factors(None, resolution="48x42")
     images, values = source.fixed_factor_batch(0, 64, np.random.default_rng(0))  # one person
     ```
     """

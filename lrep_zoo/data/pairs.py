@@ -77,7 +77,11 @@ def sample_pairs(labels, n: int, rng: np.random.Generator, positive_fraction: fl
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.data.pairs import sample_pairs
+
     i, j, same = sample_pairs(np.repeat(np.arange(5), 4), 8, np.random.default_rng(0))
+    i.shape, same.sum()  # (8,), 4.0
     ```
     """
     if not 0.0 <= positive_fraction <= 1.0:
@@ -112,7 +116,12 @@ def sample_triplets(labels, n: int, rng: np.random.Generator):
     Example:
 
     ```python
-    a, p, q = sample_triplets(np.repeat(np.arange(5), 4), 8, np.random.default_rng(0))
+    import numpy as np
+    from lrep_zoo.data.pairs import sample_triplets
+
+    labels = np.repeat(np.arange(5), 4)
+    a, p, q = sample_triplets(labels, 8, np.random.default_rng(0))
+    bool((labels[a] == labels[p]).all() and (labels[a] != labels[q]).all())  # True
     ```
     """
     if n < 1:
@@ -143,7 +152,19 @@ class PairBatches(keras.utils.PyDataset):
     Example:
 
     ```python
-    model.fit(PairBatches(images, labels, batch_size=64, seed=0), epochs=10)
+    import keras
+    import lrep_zoo
+    from lrep_zoo.data.pairs import PairBatches
+
+    images, labels = lrep_zoo.data.load_arrays("mnist", "test[:512]")
+    images = images / 255.0                                   # (512, 28, 28, 1)
+    embed = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(16)])
+    a, b = keras.Input((28, 28, 1)), keras.Input((28, 28, 1))
+    distance = keras.ops.sum(keras.ops.square(embed(a) - embed(b)), axis=-1, keepdims=True)
+    same = keras.layers.Dense(1, activation="sigmoid")(distance)
+    model = keras.Model([a, b], same)
+    model.compile("adam", "binary_crossentropy")
+    model.fit(PairBatches(images, labels, batch_size=64, seed=0), epochs=2, verbose=0)
     ```
     """
 

@@ -39,6 +39,8 @@ def shapes(num: int, *, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.n
     Example:
 
     ```python
+    import lrep_zoo
+
     x, y = lrep_zoo.data.procedural.shapes(1000, seed=0)
     x.shape, x.dtype  # ((1000, 28, 28, 1), dtype('uint8'))
     ```

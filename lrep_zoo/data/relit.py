@@ -138,6 +138,8 @@ def identity_surfaces(
     Example:
 
     ```python
+    from lrep_zoo.data.relit import identity_surfaces, render
+
     heights, albedos = identity_surfaces(num_identities=3, size=32)
     image = render(heights[0], albedos[0], azimuth=-50, elevation=35)  # (32, 32) in [0, 1]
     ```

@@ -17,6 +17,8 @@ def split_labelled(y: np.ndarray, num_labelled: int, seed: int = 0) -> np.ndarra
     Example:
 
     ```python
+    import lrep_zoo
+
     x, y = lrep_zoo.data.load_arrays("cifar10", "train")
     idx = lrep_zoo.data.split_labelled(y, 4000, seed=0)  # 400 per class
     ```
@@ -85,9 +87,22 @@ def semi_supervised(
     Example:
 
     ```python
-    x, y = lrep_zoo.data.load_arrays("svhn_cropped", "train")
+    import keras
+    import lrep_zoo
+
+    x, y = lrep_zoo.data.load_arrays("cifar10", "train")
     ds = lrep_zoo.data.semi_supervised(x, y, 1000, batch_size=100, labelled_per_batch=25)
-    model.fit(ds, steps_per_epoch=1000, epochs=10)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+
+    def masked_loss(labels, logits):  # supervised loss on the labels >= 0 only
+        mask = keras.ops.cast(labels >= 0, "float32")
+        per_example = keras.losses.sparse_categorical_crossentropy(
+            keras.ops.maximum(labels, 0), logits, from_logits=True)
+        return keras.ops.sum(per_example * mask) / keras.ops.maximum(keras.ops.sum(mask), 1.0)
+
+    model.compile("adam", masked_loss)
+    model.fit(ds, steps_per_epoch=10, epochs=2, verbose=0)
     ```
 
     Args:

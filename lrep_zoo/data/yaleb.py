@@ -31,7 +31,9 @@ Example:
 
 ```python
 from lrep_zoo.data import yaleb
-data = yaleb.load_yaleb_npz("/path/to/shared/data", resolution="48x42")
+
+# data_dir=None: $LREP_ZOO_DATA_DIR, the folder holding yaleb_cropped/.
+data = yaleb.load_yaleb_npz(None, resolution="48x42")
 x, y, z = data["train"]["image"], data["train"]["identity"], data["train"]["lighting"]
 batches = yaleb.RelightingBatches(x, y, z, batch_size=64, mirror=True, gain=4.0)
 ```
@@ -71,6 +73,8 @@ def lighting_class(azimuth, elevation):
     Example:
 
     ```python
+    from lrep_zoo.data.yaleb import lighting_class
+
     lighting_class(0, 0)     # 6 (frontal light, middle row centre)
     lighting_class(-50, -40) # 9
     ```
@@ -108,6 +112,8 @@ def light_angle_targets(azimuth, elevation) -> np.ndarray:
     Example:
 
     ```python
+    from lrep_zoo.data.yaleb import light_angle_targets
+
     light_angle_targets([0, -90], [0, 45])  # [[0, 0], [-1, 0.5]]
     ```
     """
@@ -287,8 +293,19 @@ class RelightingBatches(keras.utils.PyDataset):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.data.yaleb import RelightingBatches, load_yaleb_npz
+
+    train = load_yaleb_npz(None, resolution="48x42")["train"]  # None: $LREP_ZOO_DATA_DIR
+    x, identity, lighting = train["image"], train["identity"], train["lighting"]
     batches = RelightingBatches(x, identity, lighting, batch_size=64, mirror=True, gain=4.0)
-    model.fit(batches, epochs=10)
+    inputs = keras.Input(x.shape[1:])
+    h = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(inputs / 255.0))
+    outputs = [keras.layers.Dense(38)(h), keras.layers.Dense(14)(h)]  # identity, lighting
+    model = keras.Model(inputs, outputs)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", [loss, loss])
+    model.fit(batches, epochs=1, verbose=0)
     ```
     """
 
@@ -484,7 +501,9 @@ def load_yaleb(data_dir=None, resolution: str = "192x168") -> dict:
     Example:
 
     ```python
-    data = load_yaleb("../shared/data")
+    from lrep_zoo.data.yaleb import load_yaleb
+
+    data = load_yaleb(None, resolution="48x42")  # None: $LREP_ZOO_DATA_DIR
     sorted(data)  # ['test', 'train', 'validation']
     ```
     """

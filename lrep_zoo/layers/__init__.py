@@ -6,6 +6,7 @@
 
 from lrep_zoo.layers.batch_normalization import BatchNormalization
 from lrep_zoo.layers.binarize import Binarize
+from lrep_zoo.layers.conv import Conv2D, Conv2DTranspose
 from lrep_zoo.layers.image_rescaling import ImageRescaling
 from lrep_zoo.layers.information_dropout import InformationDropout
 from lrep_zoo.layers.lens import Lens
@@ -24,6 +25,8 @@ __all__ = [
     "SHADE",
     "BatchNormalization",
     "Binarize",
+    "Conv2D",
+    "Conv2DTranspose",
     "EntropyVariance",
     "ImageRescaling",
     "InformationDropout",

@@ -88,7 +88,13 @@ def masked_moments(x, mask, axis: int, synchronized: bool = False):
     Example:
 
     ```python
-    mean, variance = masked_moments(x, mask=None, axis=-1)
+    import keras
+    from lrep_zoo.layers.batch_normalization import masked_moments
+
+    x = keras.random.normal((4, 8, 8, 16))
+    mean, variance = masked_moments(x, mask=None, axis=-1)   # each (16,)
+    mask = keras.ops.ones((4, 8, 8), dtype="bool")            # one dimension less than x
+    mean, variance = masked_moments(x, mask=mask, axis=-1)   # the same, all kept
     ```
     """
     axes = list(range(len(x.shape)))

@@ -34,9 +34,16 @@ class Binarize(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.layers import Binarize
+
+    inputs = keras.Input((784,))
     h = keras.layers.Dense(256)(inputs)
     h = Binarize()(h)  # 0 / 1 codes
     h = keras.layers.Activation("relu")(h)
+    outputs = keras.layers.Dense(10)(h)
+    model = keras.Model(inputs, outputs)
+    codes = Binarize()(keras.ops.convert_to_tensor([[-1.0, 0.0, 2.0]]))  # [[0., 0., 1.]]
     ```
     """
 

@@ -28,6 +28,8 @@ class ImageRescaling(layers.Layer):
 
     ```python
     import numpy as np
+    from lrep_zoo.layers import ImageRescaling
+
     layer = ImageRescaling((28, 28, 1))
     layer(np.full((2, 28, 28), 255, "uint8"))  # (2, 28, 28, 1) float32 ones
     ```

@@ -88,6 +88,14 @@ class InformationDropout(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.layers import InformationDropout
+
+    images, labels = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    images = images[:64].astype("float32") / 255
+    labels = labels[:64]
+
     x = keras.Input((28, 28, 1))
     f = keras.layers.Conv2D(8, 5, activation="relu")(x)
     z = InformationDropout(beta=3.0, train_size=60000, kernel_size=5,
@@ -95,6 +103,7 @@ class InformationDropout(keras.layers.Layer):
     h = keras.layers.Dense(10)(keras.layers.Flatten()(z))
     model = keras.Model(x, h)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, labels, batch_size=32, epochs=1, verbose=0)   # loss includes the KL term
     ```
     """
 
@@ -199,6 +208,9 @@ class InformationDropout(keras.layers.Layer):
         Example:
 
         ```python
+        import numpy as np
+        from lrep_zoo.layers import InformationDropout
+
         layer = InformationDropout(train_size=100)
         layer.build((None, 16))
         layer.compute_alpha(np.ones((2, 16), "float32")).shape  # (2, 16)
@@ -213,7 +225,16 @@ class InformationDropout(keras.layers.Layer):
         Example:
 
         ```python
+        import keras
+        import numpy as np
+        from lrep_zoo.layers import InformationDropout
+
+        layer = InformationDropout(train_size=100)
+        layer.build((None, 16))
+        x = np.ones((2, 16), "float32")
+        f = keras.ops.relu(keras.random.normal((2, 16), seed=0))
         kl = layer.kl(f, layer.compute_alpha(x))   # f's shape
+        assert tuple(kl.shape) == (2, 16)
         ```
         """
         if self.prior == "log_uniform":

@@ -26,8 +26,16 @@ class Lens(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.layers import Lens
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")      # uint8 (N, 28, 28, 1)
+    images = x[:8].astype("float32") / 255
     lens = Lens(filters=16)
     distorted = lens(images)  # == images before training
+    assert np.array_equal(keras.ops.convert_to_numpy(distorted), images)
     ```
     """
 

@@ -18,7 +18,14 @@ class MaskingNoise(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.layers import MaskingNoise
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")      # uint8 (N, 28, 28, 1)
+    images = x[:8].astype("float32") / 255
     noisy = MaskingNoise(0.3)(images, training=True)
+    same = MaskingNoise(0.3)(images)                         # inference: unchanged
     ```
     """
 

@@ -19,7 +19,12 @@ class Sampling(keras.layers.Layer):
     Example:
 
     ```python
-    z = Sampling(seed=0)([mean, log_var])
+    import keras
+    from lrep_zoo.layers import Sampling
+
+    mean = keras.ops.zeros((4, 2))
+    log_var = keras.ops.zeros((4, 2))
+    z = Sampling(seed=0)([mean, log_var])   # (4, 2) draws from N(0, I)
     ```
     """
 

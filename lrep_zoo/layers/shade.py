@@ -99,6 +99,14 @@ class SHADE(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.layers import SHADE
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1), int labels
+    x = x[:64].reshape(64, 784).astype("float32") / 255
+    y = y[:64]
+
     inputs = keras.Input((784,))
     h = keras.layers.Dense(256)(inputs)  # linear: h is the pre-activation
     h = SHADE(weight=1e-3)(h)
@@ -106,6 +114,7 @@ class SHADE(keras.layers.Layer):
     outputs = keras.layers.Dense(10, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
     model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # the SHADE penalty joins the loss
     ```
     """
 
@@ -240,9 +249,16 @@ class EntropyVariance(keras.layers.Layer):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.layers import EntropyVariance
+
+    inputs = keras.Input((784,))
     h = keras.layers.Dense(256)(inputs)
     h = EntropyVariance(weight=1e-3)(h)
     h = keras.layers.Activation("relu")(h)
+    model = keras.Model(inputs, keras.layers.Dense(10)(h))
+    model(keras.random.normal((8, 784)))
+    penalty = model.losses   # [the EntropyVariance penalty of that batch]
     ```
     """
 

@@ -77,9 +77,14 @@ def shade_layer(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.layers import shade_layer
+
+    x = keras.Input((784,))
     h = keras.layers.Dense(256, name="fc1")(x)
     h = shade_layer(1e-3, "fc1_shade")(h)
     h = keras.layers.Activation("relu")(h)
+    model = keras.Model(x, keras.layers.Dense(10)(h))
     ```
     """
     return SHADE(weight=weight, momentum=momentum, axis=1 if channels_first else -1,
@@ -116,6 +121,9 @@ def add_shade(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.layers import add_shade
+
     model = keras.Sequential([
         keras.Input((784,)),
         keras.layers.Dense(256, activation="relu", name="fc1"),
@@ -191,9 +199,26 @@ def binarize_layer(
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.layers import binarize_layer
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1), int labels
+    x = x.reshape(len(x), 784).astype("float32") / 255
+    x_train, y_train, x_test, y_test = x[:256], y[:256], x[256:512], y[256:512]
+
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(64, activation="relu", name="fc1"),
+        keras.layers.Dense(64, activation="relu", name="fc2"),
+        keras.layers.Dense(10, activation="softmax", name="out"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, batch_size=64, epochs=1, verbose=0)
+
     binary = binarize_layer(model, "fc2", values="data", x=x_train[:5000])
     binary.compile(metrics=["accuracy"], loss="sparse_categorical_crossentropy")
-    binary.evaluate(x_test, y_test)
+    binary.evaluate(x_test, y_test, verbose=0)
     ```
     """
     what = "binarize_layer"

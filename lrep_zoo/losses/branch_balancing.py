@@ -27,7 +27,15 @@ def per_sample_squared_error(x, x_hat):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.losses import per_sample_squared_error
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    images = x[:8].astype("float32") / 255
+    reconstructions = keras.ops.clip(images + 0.1, 0.0, 1.0)
     errors = per_sample_squared_error(images, reconstructions)  # (batch,)
+    assert tuple(errors.shape) == (8,)
     ```
     """
     diff = ops.square(ops.cast(x, "float32") - ops.cast(x_hat, "float32"))
@@ -75,7 +83,17 @@ def branch_balancing_loss(x, x_hat_c, x_hat_u, return_per_sample: bool = False):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.losses import branch_balancing_loss
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    images = keras.ops.convert_to_tensor(x[:8].astype("float32") / 255)
+    x_hat_c = 0.5 * images                               # the two branches' reconstructions
+    x_hat_u = 0.4 * images + 0.1 * keras.random.uniform(images.shape, seed=0)
     loss = branch_balancing_loss(images, x_hat_c, x_hat_u)
+    loss, per_sample, train_c = branch_balancing_loss(images, x_hat_c, x_hat_u,
+                                                      return_per_sample=True)
     ```
     """
     x, x_hat_c, x_hat_u = (ops.convert_to_tensor(t) for t in (x, x_hat_c, x_hat_u))
@@ -101,6 +119,11 @@ def intermediate_reconstruction_loss(targets: Sequence, reconstructions: Sequenc
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.losses import intermediate_reconstruction_loss
+
+    a1, a2 = keras.random.normal((4, 16, 16, 8)), keras.random.normal((4, 8, 8, 16))
+    r1, r2 = keras.ops.zeros_like(a1), keras.ops.zeros_like(a2)   # decoder activations
     loss = intermediate_reconstruction_loss([a1, a2], [r1, r2])
     ```
     """
@@ -128,6 +151,12 @@ def stability_loss(student_probabilities, teacher_probabilities, per_sample: boo
     Example:
 
     ```python
+    import keras
+    from keras import ops
+    from lrep_zoo.losses import stability_loss
+
+    logits = keras.random.normal((4, 10), seed=0)
+    teacher_logits = keras.random.normal((4, 10), seed=1)
     loss = stability_loss(ops.softmax(logits), ops.softmax(teacher_logits))
     ```
     """
@@ -153,7 +182,11 @@ def masked_sparse_categorical_crossentropy(labels, logits):
     Example:
 
     ```python
-    loss = masked_sparse_categorical_crossentropy(ops.array([3, -1, 0]), logits)
+    from keras import ops
+    from lrep_zoo.losses import masked_sparse_categorical_crossentropy
+
+    logits = ops.zeros((3, 10))
+    loss = masked_sparse_categorical_crossentropy(ops.array([3, -1, 0]), logits)  # log(10)
     ```
     """
     labels = ops.reshape(labels, (-1,))

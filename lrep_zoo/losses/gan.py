@@ -35,6 +35,15 @@ def discriminator_loss(real_logits, fake_logits, objective: str = "non_saturatin
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.losses.gan import discriminator_loss
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1)
+    real = x[:8].astype("float32") / 255
+    fake = keras.random.uniform((8, 28, 28, 1), seed=0)
+    d = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                          keras.layers.Dense(1)])      # logits
     loss = discriminator_loss(d(real), d(fake), "non_saturating")
     ```
     """
@@ -55,6 +64,12 @@ def generator_loss(fake_logits, objective: str = "non_saturating"):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.losses.gan import generator_loss
+
+    g = keras.Sequential([keras.Input((8,)), keras.layers.Dense(784, activation="sigmoid")])
+    d = keras.Sequential([keras.Input((784,)), keras.layers.Dense(1)])
+    z = keras.random.normal((4, 8), seed=0)
     loss = generator_loss(d(g(z)), "minimax")
     ```
     """
@@ -81,6 +96,15 @@ def wgan_gradient_penalty(gradients, target: float = 1.0):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.losses.gan import wgan_gradient_penalty
+    from lrep_zoo.training import value_and_input_gradient
+
+    critic = keras.Sequential([keras.Input((784,)), keras.layers.Dense(1)])
+    real = keras.random.uniform((4, 784), seed=0)
+    fake = keras.random.uniform((4, 784), seed=1)
+    eps = keras.random.uniform((4, 1), seed=2)
+    interpolates = eps * real + (1.0 - eps) * fake
     _, grads = value_and_input_gradient(critic, interpolates)
     gp = wgan_gradient_penalty(grads)
     ```

@@ -21,6 +21,9 @@ def gaussian_kl(mean, log_var):
     Example:
 
     ```python
+    from keras import ops
+    from lrep_zoo.losses.kl import gaussian_kl
+
     kl = gaussian_kl(ops.zeros((2, 8)), ops.zeros((2, 8)))  # [0., 0.]
     ```
     """
@@ -36,6 +39,8 @@ def capacity(step, capacity_max: float, capacity_steps: int):
     Example:
 
     ```python
+    from lrep_zoo.losses.kl import capacity
+
     capacity(500, 25.0, 1000)  # 12.5
     ```
     """

@@ -25,6 +25,16 @@ def denoising_scores(model, images, batch_size: int = 256, seed: int = 0) -> dic
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.metrics.reconstruction import denoising_scores
+    from lrep_zoo.models import DenoisingAutoEncoder
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")  # uint8 (10000, 28, 28, 1)
+    x_test = x[:512]                                    # 0..255, as the dataset gives them
+    dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=32, architecture="mlp",
+                               input_range="0..255")
+    dae.compile(optimizer="adam")
+    dae.fit(x_test, epochs=1, batch_size=128, verbose=0)
     scores = denoising_scores(dae, x_test)
     print(scores["denoised_psnr"], "dB")
     ```

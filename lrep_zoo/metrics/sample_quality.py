@@ -11,11 +11,29 @@ unless `weights="imagenet"`).
 Example:
 
 ```python
-extractor = load_feature_extractor("runs/mnist_features/mnist_features.keras")
-real = extract_features(extractor, x_test[:5000])
-fake = extract_features(extractor, gan.sample(5000, seed=0))
+import keras
+import lrep_zoo
+from lrep_zoo.experiments import mnist_feature_classifier
+from lrep_zoo.metrics.sample_quality import (
+    extract_features, frechet_distance, kernel_inception_distance, load_feature_extractor)
+from lrep_zoo.models import GAN
+
+# recipes/mnist_features.py trains and saves the classifier (3 epochs on all of MNIST,
+# runs/mnist_features/mnist_features.keras); here one quick epoch on 512 digits.
+x_train, y_train = lrep_zoo.data.load_arrays("mnist", "train[:512]")
+classifier = mnist_feature_classifier()
+classifier.compile("adam", "sparse_categorical_crossentropy")
+classifier.fit(x_train / 255.0, y_train, epochs=1, batch_size=128, verbose=0)
+classifier.save("mnist_features.keras")
+
+extractor = load_feature_extractor("mnist_features.keras")
+x_test, _ = lrep_zoo.data.load_arrays("mnist", "test")
+real = extract_features(extractor, x_test[:500] / 255.0)      # (500, 128), images in [0, 1]
+gan = GAN((28, 28, 1), generator_filters=(16, 8), discriminator_filters=(8, 16))  # untrained
+samples = keras.ops.convert_to_numpy(gan.sample(500, seed=0))  # (500, 28, 28, 1) in [0, 1]
+fake = extract_features(extractor, samples)                   # (500, 128)
 fid = frechet_distance(real, fake)
-kid_mean, kid_std = kernel_inception_distance(real, fake)
+kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=10, subset_size=200)
 ```
 """
 

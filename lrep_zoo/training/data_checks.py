@@ -22,8 +22,26 @@ sample (degenerate batch statistics).
 A model opts in by overriding `fit`:
 
 ```python
-def fit(self, *args, **kwargs):
-    return checked_fit(self, super().fit, args, kwargs, self.labels_to_check)
+import keras
+import lrep_zoo
+from lrep_zoo.training.data_checks import LabelSpec, checked_fit
+
+class Classifier(keras.Sequential):
+    def labels_to_check(self, y):
+        return [(LabelSpec("y", 10, "10 logits"), y)]
+
+    def fit(self, *args, **kwargs):
+        return checked_fit(self, super().fit, args, kwargs, self.labels_to_check)
+
+x, y = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (N, 28, 28, 1), int labels
+x, y = x[:64].astype("float32") / 255, y[:64]
+model = Classifier([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+try:
+    model.fit(x, y + 10, epochs=1, verbose=0)        # labels 10..19: stopped before training
+except ValueError as e:
+    print(e)
 ```
 """
 
@@ -196,7 +214,10 @@ def guard_image_dataset(dataset, image_shape, input_range: str = "0..255",
     Example:
 
     ```python
+    import numpy as np
     import tensorflow as tf
+    from lrep_zoo.training.data_checks import guard_image_dataset
+
     ds = tf.data.Dataset.from_tensor_slices(np.zeros((4, 28, 28, 1), "uint8")).batch(2)
     ds = guard_image_dataset(ds, (28, 28, 1), "0..255", owner="MyModel.fit")
     ```

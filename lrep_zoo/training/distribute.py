@@ -46,12 +46,18 @@ gives it (a nest of per-replica batches, scalar logs; see
 Example:
 
 ```python
+import keras
+import lrep_zoo
 from lrep_zoo.training import distribute
 
-with distribute.data_parallel():
-    model = lrep_zoo.models.DenoisingAutoEncoder((28, 28, 1))
-    model.compile(optimizer="adam")
-    model.fit(images, batch_size=64, epochs=1)  # 64 = the global batch
+x, _ = lrep_zoo.data.load_arrays("mnist", "test")      # uint8 (N, 28, 28, 1)
+images = x[:128].astype("float32") / 255.0
+
+if keras.backend.backend() != "torch":  # jax or tensorflow; torch: a ValueError
+    with distribute.data_parallel():
+        model = lrep_zoo.models.DenoisingAutoEncoder((28, 28, 1), architecture="mlp")
+        model.compile(optimizer="adam")
+        model.fit(images, batch_size=64, epochs=1, verbose=0)  # 64 = the global batch
 ```
 """
 
@@ -76,6 +82,8 @@ def local_devices() -> list[str]:
     Example:
 
     ```python
+    from lrep_zoo.training import distribute
+
     print(distribute.local_devices())  # e.g. ['cpu:0']
     ```
     """
@@ -118,10 +126,21 @@ def data_parallel(num_devices: int | None = None) -> Iterator[object]:
     Example:
 
     ```python
-    with distribute.data_parallel() as engine:
-        model = build_model()
-        model.compile(optimizer="adam")
-        model.fit(x, batch_size=64)
+    import keras
+    import numpy as np
+    from lrep_zoo.training import distribute
+
+    x = np.random.default_rng(0).normal(size=(128, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+
+    def build_model():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+
+    if keras.backend.backend() != "torch":  # jax or tensorflow; torch: a ValueError
+        with distribute.data_parallel() as engine:   # one CPU: a one-device engine
+            model = build_model()
+            model.compile(optimizer="adam", loss="mse")
+            model.fit(x, y, batch_size=64, verbose=0)
     ```
     """
     if _BACKEND == "torch":
@@ -190,8 +209,28 @@ def enable_data_parallel(num_devices: int | None = None) -> object:
     Example:
 
     ```python
-    distribute.enable_data_parallel()
-    model = build_model()  # replicated on every local device
+    import subprocess
+    import sys
+    import textwrap
+
+    import keras
+
+    # For the rest of the process, so shown as the start of a training script
+    # (run here in a process of its own):
+    script = textwrap.dedent('''
+        import keras
+        import numpy as np
+        from lrep_zoo.training import distribute
+
+        distribute.enable_data_parallel()
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        # replicated on every local device
+        model.compile(optimizer="adam", loss="mse")
+        x = np.ones((64, 4), "float32")
+        model.fit(x, x[:, :1], batch_size=32, verbose=0)
+    ''')
+    if keras.backend.backend() != "torch":  # jax or tensorflow; torch: a ValueError
+        subprocess.run([sys.executable, "-c", script], check=True)
     ```
     """
     if not _ENABLED:
@@ -229,7 +268,25 @@ def initialize_multi_process(
     Example:
 
     ```python
-    distribute.initialize_multi_process("10.0.0.1:1234", num_processes=2, process_id=0)
+    import os
+    import keras
+    from lrep_zoo.training import distribute
+
+    # Each process of a multi-process run calls it first, with what its launcher set
+    # (a single process, as here, skips it):
+    if keras.backend.backend() == "jax" and "JAX_COORDINATOR_ADDRESS" in os.environ:
+        distribute.initialize_multi_process(            # e.g. "10.0.0.1:1234", 2, 0
+            os.environ["JAX_COORDINATOR_ADDRESS"],
+            num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+            process_id=int(os.environ["JAX_PROCESS_ID"]))
+    elif keras.backend.backend() == "tensorflow" and "TF_CONFIG" in os.environ:
+        distribute.initialize_multi_process()          # the cluster comes from TF_CONFIG
+
+    # Bad arguments are refused before anything connects:
+    try:
+        distribute.initialize_multi_process("10.0.0.1:1234", num_processes=2, process_id=2)
+    except ValueError as e:
+        print(e)  # JAX: process_id must be in [0, 2), got 2. TensorFlow: use TF_CONFIG.
     ```
     """
     if _BACKEND == "jax":
@@ -281,7 +338,10 @@ def num_replicas_in_sync() -> int:
     Example:
 
     ```python
-    per_replica_batch = global_batch // distribute.num_replicas_in_sync()
+    from lrep_zoo.training import distribute
+
+    global_batch = 64
+    per_replica_batch = global_batch // distribute.num_replicas_in_sync()  # 64 outside a strategy
     ```
     """
     if _BACKEND != "tensorflow":
@@ -301,8 +361,25 @@ def scale_loss_for_distribution(loss):
     Example:
 
     ```python
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return scale_loss_for_distribution(ops.mean(ops.square(x - y_pred)))
+    import keras
+    import numpy as np
+    from keras import ops
+    from lrep_zoo.training.distribute import scale_loss_for_distribution
+
+    class AutoEncoder(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(4)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return scale_loss_for_distribution(ops.mean(ops.square(x - y_pred)))
+
+    model = AutoEncoder()
+    model.compile(optimizer="adam")
+    model.fit(np.ones((32, 4), "float32"), batch_size=16, epochs=1, verbose=0)
     ```
     """
     n = num_replicas_in_sync()
@@ -319,7 +396,9 @@ def replica_id():
     Example:
 
     ```python
-    rid = distribute.replica_id()
+    from lrep_zoo.training import distribute
+
+    rid = distribute.replica_id()   # 0 outside a replica step
     ```
     """
     if _BACKEND != "tensorflow":
@@ -350,7 +429,13 @@ def replica_random(draw: Callable, shape: Sequence[int]):
     Example:
 
     ```python
-    eps = replica_random(lambda s: keras.random.normal(s, seed=sg), ops.shape(x))
+    import keras
+    from keras import ops
+    from lrep_zoo.training.distribute import replica_random
+
+    sg = keras.random.SeedGenerator(0)
+    x = ops.zeros((8, 3))
+    eps = replica_random(lambda s: keras.random.normal(s, seed=sg), ops.shape(x))  # (8, 3)
     ```
     """
     n = num_replicas_in_sync()

@@ -37,7 +37,15 @@ def ema_update(targets: Sequence, sources: Sequence, decay: float) -> None:
     Example:
 
     ```python
-    ema_update(teacher.weights, student.weights, decay=0.99)
+    import keras
+    from lrep_zoo.training import ema_update
+
+    def net():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+    student, teacher = net(), net()
+    teacher.set_weights(student.get_weights())
+    ema_update(teacher.weights, student.weights, decay=0.99)  # teacher stays == student
     ```
     """
     if len(targets) != len(sources):

@@ -63,7 +63,10 @@ def fused_kernel_used(shape, axis: int, training: bool) -> bool:
     Example:
 
     ```python
+    from lrep_zoo.training.fused_ops import fused_kernel_used
+
     fused_kernel_used((8, 32, 32, 64), axis=-1, training=True)  # True on torch and TF
+    fused_kernel_used((8, 64, 32, 32), axis=1, training=True)   # True on torch only
     ```
     """
     rank = len(shape)
@@ -199,7 +202,12 @@ def batch_normalization_training(x, gamma, beta, axis: int = -1, epsilon: float 
     Example:
 
     ```python
-    y, mean, variance = batch_normalization_training(x, gamma, beta, axis=1)
+    import keras
+    from lrep_zoo.training.fused_ops import batch_normalization_training
+
+    x = keras.random.normal((4, 16, 8, 8))                # channels first
+    gamma, beta = keras.ops.ones((16,)), keras.ops.zeros((16,))
+    y, mean, variance = batch_normalization_training(x, gamma, beta, axis=1)  # mean: (16,)
     ```
     """
     axis = _axis(x, axis)
@@ -216,6 +224,12 @@ def batch_normalization(x, mean, variance, gamma, beta, axis: int = -1,
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.training.fused_ops import batch_normalization
+
+    x = keras.random.normal((4, 8, 8, 16))
+    moving_mean, moving_variance = keras.ops.zeros((16,)), keras.ops.ones((16,))
+    gamma, beta = keras.ops.ones((16,)), keras.ops.zeros((16,))
     y = batch_normalization(x, moving_mean, moving_variance, gamma, beta, axis=-1)
     ```
     """
@@ -308,8 +322,17 @@ def assign_moving_averages(targets, values, decay) -> bool:
     Example:
 
     ```python
-    if not assign_moving_averages(teacher_variables, student_values, decay=0.99):
-        ...  # target.assign(decay * target + (1 - decay) * value)
+    import keras
+    from lrep_zoo.training.fused_ops import assign_moving_averages
+
+    teacher_variables = [keras.Variable([0.0, 0.0])]
+    student_values = [keras.ops.ones(2)]
+    decay = 0.99
+    if not assign_moving_averages(teacher_variables, student_values, decay=decay):
+        # not torch: assign with keras.ops
+        for target, value in zip(teacher_variables, student_values):
+            target.assign(decay * target + (1 - decay) * value)
+    keras.ops.convert_to_numpy(teacher_variables[0])  # [0.01, 0.01] on every backend
     ```
     """
     if not _torch_eager() or not targets:

@@ -44,7 +44,9 @@ def devices() -> list[str]:
     Example:
 
     ```python
-    devices()  # ['cpu:0']
+    from lrep_zoo.training.jit_policy import devices
+
+    devices()  # ['cpu:0'] on a CPU-only machine
     ```
     """
     if keras.backend.backend() != "torch":
@@ -71,6 +73,8 @@ def default_jit_compile(backend: str | None = None, devices=None) -> bool:
     Example:
 
     ```python
+    from lrep_zoo.training.jit_policy import default_jit_compile
+
     default_jit_compile("tensorflow", ["cpu:0"])            # False
     default_jit_compile("tensorflow", ["cpu:0", "gpu:0"])   # True
     ```
@@ -94,7 +98,11 @@ def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
     Example:
 
     ```python
-    model.compile(optimizer="adam", jit_compile=resolve_jit_compile("auto"))
+    import keras
+    from lrep_zoo.training.jit_policy import resolve_jit_compile
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", jit_compile=resolve_jit_compile("auto"))
     ```
     """
     if isinstance(jit_compile, str) and jit_compile == "auto":
@@ -110,6 +118,11 @@ def describe(model: keras.Model | None = None) -> str:
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.training.jit_policy import describe
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", jit_compile=False)
     print(describe(model))  # "backend tensorflow on cpu:0, jit_compile=False"
     ```
     """
@@ -128,8 +141,17 @@ class StepTimer(keras.callbacks.Callback):
     Example:
 
     ```python
-    timer = StepTimer()
-    model.fit(x, epochs=1, callbacks=[timer])   # stderr: "[lrep_zoo] backend jax on cpu:0, ..."
+    import keras
+    import numpy as np
+    from lrep_zoo.training.jit_policy import StepTimer, resolve_jit_compile
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", jit_compile=resolve_jit_compile("auto"))
+    timer = StepTimer(steps=4)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[timer])
+    # stderr: "[lrep_zoo] backend jax on cpu:0, ..."
     timer.step_seconds                          # median seconds per step
     ```
     """

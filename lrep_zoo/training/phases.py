@@ -81,17 +81,53 @@ class MultiPhaseModel(SeedStateMixin, keras.Model):
     Example:
 
     ```python
+    import keras
+    import numpy as np
+    from keras import ops
+    from lrep_zoo.losses.gan import discriminator_loss, generator_loss
+    from lrep_zoo.training import MultiPhaseModel, Phase
+
     class TinyGAN(MultiPhaseModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.generator = keras.Sequential(
+                [keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                 keras.layers.Dense(2)])
+            self.critic = keras.Sequential(
+                [keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                 keras.layers.Dense(1)])
+            self.noise = keras.random.SeedGenerator(0)
+
+        def call(self, z):
+            return self.generator(z)
+
         def phases(self):
             return [
                 Phase("d", self.d_loss, self.critic.trainable_variables),
                 Phase("g", self.g_loss, self.generator.trainable_variables),
             ]
 
+        def fake(self, real, training):
+            z = keras.random.normal((ops.shape(real)[0], 2), seed=self.noise)
+            return self.generator(z, training=training)
+
+        def d_loss(self, data, training=True):
+            real = keras.utils.unpack_x_y_sample_weight(data)[0]
+            fake = ops.stop_gradient(self.fake(real, training))
+            return discriminator_loss(self.critic(real), self.critic(fake)), {}
+
+        def g_loss(self, data, training=True):
+            real = keras.utils.unpack_x_y_sample_weight(data)[0]
+            return generator_loss(self.critic(self.fake(real, training))), {}
+
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, 128)
+    points = np.stack([np.cos(angles), np.sin(angles)], 1).astype("float32")  # a circle
+
     gan = TinyGAN()
     gan.compile(optimizer={"d": keras.optimizers.Adam(1e-3),
-                           "g": keras.optimizers.Adam(1e-3)}, jit_compile=True)
-    gan.fit(points, epochs=1)
+                           "g": keras.optimizers.Adam(1e-3)}, jit_compile="auto")
+    history = gan.fit(points, batch_size=64, epochs=1, verbose=0)
+    sorted(history.history)   # ['d_loss', 'g_loss', 'loss']
     ```
     """
 

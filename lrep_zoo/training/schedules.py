@@ -17,7 +17,10 @@ def sigmoid_rampup(step, length):
     Example:
 
     ```python
-    weight = 100.0 * sigmoid_rampup(step, 5000)
+    from lrep_zoo.training import sigmoid_rampup
+
+    step = 2500
+    weight = 100.0 * sigmoid_rampup(step, 5000)   # 100 * exp(-1.25) ~ 28.7
     ```
     """
     step = ops.cast(step, "float32")
@@ -33,7 +36,10 @@ def linear_rampdown(step, total, length):
     Example:
 
     ```python
-    scale = linear_rampdown(step, total=30000, length=10000)
+    from lrep_zoo.training import linear_rampdown
+
+    step = 25000
+    scale = linear_rampdown(step, total=30000, length=10000)   # 0.5
     ```
     """
     step = ops.cast(step, "float32")
@@ -52,8 +58,12 @@ class RampedLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.training import RampedLinearDecay
+
     lr = RampedLinearDecay(3e-3, total_steps=30000, decay_steps=10000)
     optimizer = keras.optimizers.Adam(lr)
+    lr(25000)   # 1.5e-3: halfway through the decay
     ```
     """
 

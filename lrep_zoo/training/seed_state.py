@@ -13,9 +13,31 @@ keep their current state.
 Example:
 
 ```python
+import keras
+import numpy as np
+from lrep_zoo.training.seed_state import SeedStateMixin
+
 @keras.saving.register_keras_serializable()
 class Noisy(SeedStateMixin, keras.Model):
-    ...
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(2)
+        self.noise = keras.layers.GaussianNoise(0.1, seed=0)
+
+    def call(self, x, training=False):
+        return self.noise(self.dense(x), training=training)
+
+x = np.ones((2, 3), "float32")
+model = Noisy()
+model(x, training=True)                            # advances the noise's seed generator
+model.save_weights("noisy.weights.h5")             # with the seed-generator state
+after_save = keras.ops.convert_to_numpy(model(x, training=True))
+
+restored = Noisy()
+restored(x)
+restored.load_weights("noisy.weights.h5")          # weights and seed state restored
+same = keras.ops.convert_to_numpy(restored(x, training=True))
+np.testing.assert_allclose(same, after_save)       # the same draw as the saved model
 ```
 """
 

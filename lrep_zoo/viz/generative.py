@@ -22,6 +22,9 @@ def save_samples(model, path: str | os.PathLike, n: int = 64, seed: int = 0, nro
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.viz.generative import save_samples
+    gan = lrep_zoo.applications.GAN(weights="mnist")
     save_samples(gan, "samples.png", n=64, seed=0)
     ```
     """
@@ -42,10 +45,15 @@ def save_interpolations(model, latent_pairs, path: str | os.PathLike, steps: int
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.viz.generative import save_interpolations
+    gan = lrep_zoo.applications.GAN(weights="mnist")
     z = gan.latents(8, seed=0)
     save_interpolations(gan, zip(z[0::2], z[1::2]), "interp.png")
     # VAE: between the codes of two images
-    codes = vae.encode(images[:8])
+    vae = lrep_zoo.applications.VAE(weights="mnist")
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    codes = vae.encode(x[:8])                   # takes uint8 0..255 images: (8, latent_dim)
     save_interpolations(vae, zip(codes[0::2], codes[1::2]), "interp.png")
     ```
     """

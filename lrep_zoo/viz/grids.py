@@ -100,6 +100,16 @@ def save_grid(
     Example:
 
     ```python
+    import keras
+    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.viz.grids import save_grid
+
+    dae = lrep_zoo.applications.DenoisingAutoEncoder(weights="mnist")  # takes 0..255
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    clean = x[:8].astype("float32") / 255.0                            # (8, 28, 28, 1)
+    noisy = np.clip(keras.ops.convert_to_numpy(dae.corrupt(x[:8])) / 255.0, 0, 1)
+    denoised = dae.predict(noisy * 255.0, verbose=0)                   # in [0, 1]
     save_grid(np.concatenate([noisy, clean, denoised]), "grid.png", nrow=len(clean),
               row_labels=["noisy", "clean", "denoised"])
     ```

@@ -20,7 +20,7 @@ def demo(output_dir="lrep_zoo_outputs/demo/dae", epochs: int = 3, train_images: 
 
     ```python
     from lrep_zoo.models.autoencoder.demo import demo
-    metrics = demo("/tmp/demo", epochs=1)
+    metrics = demo("demo_dae", epochs=1, train_images=1000, verbose=0)
     ```
     """
     import keras

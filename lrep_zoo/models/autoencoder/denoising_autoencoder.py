@@ -54,11 +54,18 @@ class DenoisingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, SeedState
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models import DenoisingAutoEncoder
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")      # uint8 (10000, 28, 28, 1)
+    images = x[:256].astype("float32") / 255.0              # the default input_range "0..1"
     dae = DenoisingAutoEncoder((28, 28, 1), latent_dim=32, noise="gaussian")
     dae.compile(optimizer="adam")
-    dae.fit(images, epochs=5, batch_size=128)
-    codes = dae.encode(images)
-    denoised = dae.predict(noisy_images)
+    dae.fit(images, epochs=1, batch_size=128, verbose=0)
+    codes = dae.encode(images)                               # (256, 32)
+    noisy_images = keras.ops.convert_to_numpy(dae.corrupt(images[:8]))
+    denoised = dae.predict(noisy_images, verbose=0)          # (8, 28, 28, 1) in [0, 1]
     ```
     """
 

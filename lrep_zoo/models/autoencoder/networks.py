@@ -19,7 +19,10 @@ def conv_encoder(
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.autoencoder.networks import conv_encoder
     encoder = conv_encoder((28, 28, 1), latent_dim=32)
+    codes = encoder(np.zeros((2, 28, 28, 1), "float32"))  # (2, 32)
     ```
     """
     inputs = keras.Input(tuple(input_shape))
@@ -43,7 +46,10 @@ def conv_decoder(
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.autoencoder.networks import conv_decoder
     decoder = conv_decoder(32, (28, 28, 1))
+    images = decoder(np.zeros((2, 32), "float32"))  # (2, 28, 28, 1) in [0, 1]
     ```
     """
     h, w, c = output_shape

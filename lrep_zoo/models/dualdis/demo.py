@@ -12,7 +12,7 @@ Example:
 
 ```python
 from lrep_zoo.models.dualdis.demo import demo
-scores = demo("/tmp/dualdis_demo", epochs=8)
+scores = demo("dualdis_demo", epochs=2, verbose=0)  # the demo trains 8 epochs by default
 ```
 """
 

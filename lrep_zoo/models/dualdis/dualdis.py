@@ -70,12 +70,19 @@ Baselines of the paper by config (`DualDis.variant`):
 Example:
 
 ```python
-model = DualDis(image_shape=(192, 168, 1))
+import keras
+from lrep_zoo.data import yaleb
+from lrep_zoo.models import DualDis
+
+train = yaleb.load_yaleb_npz(resolution="48x42")["train"]  # reads $LREP_ZOO_DATA_DIR
+images, identity, lighting = train["image"][:128], train["identity"][:128], train["lighting"][:128]
+# a small DualDis (the dualdis_yaleb preset: image_shape=(192, 168, 1), width 1, 400 epochs)
+model = DualDis(image_shape=(48, 42, 1), input_size=32, network_width=0.25, latent_dim=16)
 model.compile(optimizer={"main": keras.optimizers.Adam(1e-3),
                          "disc": keras.optimizers.Adam(1e-3)})
-model.fit(images, (identity, lighting), batch_size=64, epochs=400)
-h_y, h_z = model.encode(images[:8])
-brighter_left = model.edit(images[:8], attribute=4, eps=2.0)
+model.fit(images, (identity, lighting), batch_size=64, epochs=1, verbose=0)
+h_y, h_z = model.encode(images[:8])  # (8, 16) each
+brighter_left = model.edit(images[:8], attribute=4, eps=2.0)  # (8, 32, 32, 1) in [0, 1]
 ```
 """
 

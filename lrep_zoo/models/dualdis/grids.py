@@ -8,8 +8,14 @@ images and the attribute classes, e.g. `id 3`, `light az-50 el+35`).
 Example:
 
 ```python
+import lrep_zoo
+from lrep_zoo.data import yaleb
 from lrep_zoo.models.dualdis import grids
+
+model = lrep_zoo.applications.DualDis(weights="yaleb")  # pretrained, 192x168x1 in
+test = yaleb.load_yaleb_npz()["test"]  # reads $LREP_ZOO_DATA_DIR
 grids.edit_grid(model, test["image"][:6], "edits.png")
+x, y, z = test["image"], test["identity"], test["lighting"]
 faces, lights, face_ids, light_ids = grids.lighting_examples(x, y, z, return_labels=True)
 grids.swap_grid(model, faces, lights, "swaps.png",
                 identity_labels=[f"id {k}" for k in face_ids],

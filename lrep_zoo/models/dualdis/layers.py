@@ -27,6 +27,10 @@ class AreaResize(layers.Layer):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.dualdis.layers import AreaResize
+
+    images_192x168 = np.random.default_rng(0).random((2, 192, 168, 1), "float32")
     AreaResize(64, 64)(images_192x168)  # (N, 64, 64, C)
     ```
     """

@@ -24,8 +24,15 @@ of W_z, mean attribute error of C_z); a probability above 1/2 predicts 1.
 Example:
 
 ```python
+import lrep_zoo
+from lrep_zoo.data import yaleb
+from lrep_zoo.models.dualdis.metrics import paper_scores
+
+model = lrep_zoo.applications.DualDis(weights="yaleb")  # pretrained, 192x168x1 in
+test = yaleb.load_yaleb_npz()["test"]  # reads $LREP_ZOO_DATA_DIR
+test = {k: v[::8] for k, v in test.items()}  # every 8th test image, to be quick
 scores = paper_scores(model, test["image"], test["identity"], test["lighting"])
-scores["aggregate"]
+scores["aggregate"]  # ~95 on this slice (the mean of the four scores, in %)
 ```
 """
 
@@ -164,6 +171,9 @@ def format_table(rows: dict, title: str = "", references: dict | None = None) ->
     Example:
 
     ```python
+    from lrep_zoo.models.dualdis.metrics import PAPER_YALEB, format_table
+
+    scores = PAPER_YALEB["dualdis"]  # or paper_scores(model, images, y, z)
     chance = {"y_acc": 2.6, "z_acc": 7.1, "y_adv_err": 97.4, "z_adv_err": 92.9}
     print(format_table({"DualDis": scores}, references={"chance": chance}))
     ```

@@ -26,6 +26,8 @@ whole space (a ReLU code would clip half of every edit).
 Example:
 
 ```python
+from lrep_zoo.models.dualdis.networks import branch_encoder, dualdis_networks, shared_encoder
+
 encoder = shared_encoder()
 branch = branch_encoder(encoder.output_shape[1:], name="encoder_y")
 parts = dualdis_networks((128, 128, 3), latent_dim=32, width=0.5)
@@ -215,6 +217,8 @@ def dualdis_networks(
     Example:
 
     ```python
+    from lrep_zoo.models.dualdis.networks import dualdis_networks
+
     parts = dualdis_networks((32, 32, 3), latent_dim=16, num_classes_y=5, num_outputs_z=3)
     parts["encoder"].output_shape  # (None, 8, 8, 40)
     ```

@@ -19,8 +19,14 @@ Categorical z < 0 rows are left out of the z probes.
 Example:
 
 ```python
+import lrep_zoo
+from lrep_zoo.data import yaleb
 from lrep_zoo.models.dualdis import probes
-scores = probes.strict_scores(model, data)  # data: {"train": {...}, "validation": ..., "test": ...}
+
+model = lrep_zoo.applications.DualDis(weights="yaleb")  # pretrained, 192x168x1 in
+data = yaleb.load_yaleb_npz()  # data: {"train": {...}, "validation": ..., "test": ...}
+data = {split: {k: v[::8] for k, v in d.items()} for split, d in data.items()}  # quick slices
+scores = probes.strict_scores(model, data)  # {"aggregate", "y_acc", ..., "ceiling"}
 ```
 """
 

@@ -73,12 +73,19 @@ class GAN(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseModel):
     Example:
 
     ```python
-    gan = GAN((28, 28, 1), latent_dim=64, objective="wgan_gp", n_critic=5)
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models import GAN
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (10000, 28, 28, 1)
+    images = x[:64].astype("float32") / 255.0            # the default input_range "0..1"
+    gan = GAN((28, 28, 1), latent_dim=64, objective="wgan_gp", n_critic=5,
+              generator_filters=(16, 8), discriminator_filters=(8, 16))  # tiny nets
     gan.compile(optimizer={"discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.9),
                            "generator": keras.optimizers.Adam(2e-4, 0.5, 0.9)},
-                jit_compile=keras.backend.backend() != "torch")
-    gan.fit(images, epochs=5, batch_size=64)
-    samples = gan.sample(16, seed=0)
+                jit_compile=False)  # XLA works on TF / JAX (not torch), but compiles slowly
+    gan.fit(images, epochs=1, batch_size=64, verbose=0)
+    samples = gan.sample(16, seed=0)                     # (16, 28, 28, 1) in [0, 1]
     ```
     """
 

@@ -29,6 +29,8 @@ def generator(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.gan.networks import generator
     g = generator(64, (28, 28, 1))
     images = g(keras.random.normal((16, 64)))  # (16, 28, 28, 1) in [0, 1]
     ```
@@ -58,7 +60,10 @@ def discriminator(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.gan.networks import discriminator
     d = discriminator((28, 28, 1))
+    images = keras.random.uniform((8, 28, 28, 1))
     logits = d(images)  # (batch, 1)
     ```
     """

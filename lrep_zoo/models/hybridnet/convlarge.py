@@ -71,7 +71,12 @@ def encoder(input_shape: Sequence[int] = (32, 32, 3), dropout: float = 0.5,
     Example:
 
     ```python
-    h, a1, a2, a3 = encoder(data_format="channels_last")(images)  # h: (batch, 6, 6, 128)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet import convlarge
+
+    x, _ = lrep_zoo.data.load_arrays("cifar10", "test")  # uint8 (N, 32, 32, 3)
+    images = x[:2].astype("float32") / 255.0
+    h, a1, a2, a3 = convlarge.encoder(data_format="channels_last")(images)  # h: (batch, 6, 6, 128)
     ```
     """
     data_format = resolve_data_format(data_format)
@@ -104,7 +109,13 @@ def classifier(code_shape: Sequence[int] = (6, 6, 128), num_classes: int = 10,
     Example:
 
     ```python
-    logits = classifier(data_format="channels_last")(h)  # (batch, 10)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet import convlarge
+
+    x, _ = lrep_zoo.data.load_arrays("cifar10", "test")  # uint8 (N, 32, 32, 3)
+    images = x[:2].astype("float32") / 255.0
+    h = convlarge.encoder(data_format="channels_last")(images)[0]  # (batch, 6, 6, 128)
+    logits = convlarge.classifier(data_format="channels_last")(h)  # (batch, 10)
     ```
     """
     data_format = resolve_data_format(data_format)
@@ -123,7 +134,12 @@ def decoder(code_shape: Sequence[int] = (6, 6, 128), output_channels: int = 3,
     Example:
 
     ```python
-    x_hat, r1, r2, r3 = decoder(upsampling="unpool", data_format="channels_last")(h)
+    import numpy as np
+    from lrep_zoo.models.hybridnet import convlarge
+
+    h = np.zeros((2, 6, 6, 128), "float32")  # codes of convlarge.encoder
+    x_hat, r1, r2, r3 = convlarge.decoder(upsampling="unpool", data_format="channels_last")(h)
+    # x_hat: (2, 32, 32, 3)
     ```
     """
     if upsampling not in ("transposed", "unpool"):
@@ -171,6 +187,9 @@ def networks(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
     Example:
 
     ```python
+    from lrep_zoo.models import HybridNet
+    from lrep_zoo.models.hybridnet.convlarge import networks
+
     model = HybridNet(**networks(), stability="mean_teacher", flip=True)
     ```
     """

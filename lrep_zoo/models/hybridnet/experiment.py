@@ -46,7 +46,12 @@ def classification_scores(model, x: np.ndarray, y: np.ndarray, batch_size: int =
     Example:
 
     ```python
-    classification_scores(model, x_test, y_test)  # {'accuracy': 0.96, 'teacher_accuracy': 0.96}
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.experiment import classification_scores
+
+    model = lrep_zoo.applications.HybridNet(weights="mnist_100")  # pretrained, uint8 in
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")
+    classification_scores(model, x_test[:1000], y_test[:1000])  # {'accuracy': 0.94, 'teacher_accuracy': 0.94}
     ```
     """
     import keras
@@ -83,6 +88,8 @@ def build_mnist(variant: str, steps: int, shade_weight: float = 1e-3,
     Example:
 
     ```python
+    from lrep_zoo.models.hybridnet.experiment import build_mnist
+
     model = build_mnist("hybridnet_shade", steps=4000)
     ```
     """
@@ -146,8 +153,14 @@ def train_mnist(protocol: MnistProtocol, variant: str, seed: int, x: np.ndarray,
     Example:
 
     ```python
+    from lrep_zoo import data
+    from lrep_zoo.models.hybridnet.experiment import MnistProtocol, train_mnist
+
+    x, y = data.load_arrays("mnist", "train")  # uint8 (N, 28, 28, 1)
+    x, y = x[:2000], y[:2000]
     labelled = data.split_labelled(y, 100, seed=0)
-    model, history, seconds = train_mnist(MnistProtocol(steps=200), "baseline", 0, x, y, labelled)
+    model, history, seconds = train_mnist(MnistProtocol(steps=20), "baseline", 0, x, y, labelled,
+                                          verbose=0)  # the recipe: steps=4000
     ```
     """
     import keras
@@ -186,6 +199,8 @@ def build_convlarge(row: str = "hybridnet", steps: int = 60000, rampup_fraction:
     Example:
 
     ```python
+    from lrep_zoo.models.hybridnet.experiment import build_convlarge
+
     model = build_convlarge("hybridnet", steps=60000)
     ```
     """
@@ -211,7 +226,14 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     Example:
 
     ```python
-    standardise(x_test, mean, std)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.experiment import standardise
+
+    x_train, _ = lrep_zoo.data.load_arrays("cifar10", "train")  # uint8 (N, 32, 32, 3)
+    x_test, _ = lrep_zoo.data.load_arrays("cifar10", "test")
+    mean = (x_train.astype("float32") / 255.0).mean((0, 1, 2))  # per channel
+    std = (x_train.astype("float32") / 255.0).std((0, 1, 2))  # as run_convlarge
+    standardise(x_test, mean, std)  # float32, about zero mean and unit std
     ```
     """
     return ((x.astype("float32") / 255.0) - mean) / std
@@ -226,6 +248,16 @@ class DisplayModel:
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.grids import save_reconstruction_grid
+    from lrep_zoo.models.hybridnet.experiment import DisplayModel, build_convlarge, standardise
+
+    x_train, _ = lrep_zoo.data.load_arrays("cifar10", "train")  # uint8 (N, 32, 32, 3)
+    x_test, _ = lrep_zoo.data.load_arrays("cifar10", "test")
+    mean = (x_train.astype("float32") / 255.0).mean((0, 1, 2))  # per channel
+    std = (x_train.astype("float32") / 255.0).std((0, 1, 2))  # as run_convlarge
+    x = standardise(x_test[:10], mean, std)
+    model = build_convlarge("hybridnet", steps=60000)  # untrained here: see run_convlarge
     save_reconstruction_grid(DisplayModel(model, mean, std), x[:10], "grid.png",
                              shown_images=x[:10] * std + mean)
     ```
@@ -278,8 +310,24 @@ def run_convlarge(config: ConvLargeConfig, *, dataset: str, name: str, flip: boo
     Example:
 
     ```python
-    run_convlarge(ConvLargeConfig(steps=200, labels=1000), dataset="cifar10",
-                  name="hybridnet_cifar10", flip=True)
+    import os
+    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.experiment import ConvLargeConfig, run_convlarge
+
+    # a small npz folder (the layout of lrep_zoo.data.local) from the real CIFAR-10
+    x_train, y_train = lrep_zoo.data.load_arrays("cifar10", "train")
+    x_test, y_test = lrep_zoo.data.load_arrays("cifar10", "test")
+    os.makedirs("small/cifar10", exist_ok=True)
+    np.savez("small/cifar10/small.npz", x_train=x_train[:200], y_train=y_train[:200],
+             x_test=x_test[:20], y_test=y_test[:20])
+    # the recipe: ConvLargeConfig(steps=60000, labels=4000), all of CIFAR-10, row "hybridnet";
+    # here one step of the smallest ablation row (ConvLarge + classifier)
+    config = ConvLargeConfig(output_dir="hybridnet_out", data_dir="small", steps=1, labels=100,
+                             rows=["classification"], batch_size=20, labelled_per_batch=4,
+                             verbose=0)
+    results = run_convlarge(config, dataset="cifar10", name="hybridnet_cifar10", flip=True)
+    results["runs"][0]["accuracy"]  # test accuracy in %
     ```
     """
     import keras

@@ -26,6 +26,11 @@ def save_reconstruction_grid(model, images, path: str | os.PathLike,
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.grids import save_reconstruction_grid
+
+    hybridnet = lrep_zoo.applications.HybridNet(weights="mnist_100")  # pretrained
+    x_test, _ = lrep_zoo.data.load_arrays("mnist", "test")  # uint8, the preset's input range
     save_reconstruction_grid(hybridnet, x_test[:12], "reconstructions.png")
     ```
     """
@@ -52,8 +57,20 @@ class ReconstructionGrid(keras.callbacks.Callback):
     Example:
 
     ```python
-    model.fit(ds, epochs=10, steps_per_epoch=300,
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models import HybridNet
+    from lrep_zoo.models.hybridnet import mnist_networks
+    from lrep_zoo.models.hybridnet.grids import ReconstructionGrid
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")
+    x_test = lrep_zoo.data.load_arrays("mnist", "test")[0] / 255.0  # in [0, 1], as ds
+    ds = lrep_zoo.data.semi_supervised(x[:1000], y[:1000], 100, batch_size=32)
+    model = HybridNet(**mnist_networks.networks(filters=(4, 8)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)  # 4 quick steps
+    model.fit(ds, epochs=2, steps_per_epoch=2, verbose=0,  # e.g. epochs=10, steps_per_epoch=300
               callbacks=[ReconstructionGrid(x_test[:12], "runs/grids")])
+    # runs/grids/reconstructions_epoch001.png, ..._epoch002.png
     ```
     """
 

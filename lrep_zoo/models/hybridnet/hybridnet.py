@@ -45,7 +45,13 @@ def random_translate(images, max_shift: int, seed=None):
     Example:
 
     ```python
-    shifted = random_translate(images, 2, seed=keras.random.SeedGenerator(0))
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet.hybridnet import random_translate
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    images = x[:8].astype("float32") / 255.0  # (8, 28, 28, 1)
+    shifted = random_translate(images, 2, seed=keras.random.SeedGenerator(0))  # (8, 28, 28, 1)
     ```
     """
     if not max_shift:
@@ -143,12 +149,21 @@ class HybridNet(ImageInputsMixin, PresetMixin, ExportMixin, keras.Model):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models import HybridNet
     from lrep_zoo.models.hybridnet import mnist_networks as hybrid_mnist
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")
+    x_test = lrep_zoo.data.load_arrays("mnist", "test")[0][:100] / 255.0  # the default 0..1
     model = HybridNet(**hybrid_mnist.networks(), stability="mean_teacher",
                       loss_weights={"stability": 10.0}, rampup_steps={"stability": 1000})
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(lrep_zoo.data.semi_supervised(x, y, 100), steps_per_epoch=500, epochs=4)
-    probabilities = model.predict(x_test)["probabilities"]
+    # run_eagerly: no graph to build for these 2 steps (the mnist_100 preset trained
+    # thousands of steps, steps_per_epoch=500, compiled)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    model.fit(lrep_zoo.data.semi_supervised(x, y, 100, batch_size=32), steps_per_epoch=2,
+              epochs=1, verbose=0)
+    probabilities = model.predict(x_test, verbose=0)["probabilities"]  # (100, 10)
     ```
     """
 

@@ -30,8 +30,13 @@ def encoder(input_shape: Sequence[int] = (28, 28, 1), filters: Sequence[int] = (
     Example:
 
     ```python
-    e_c = encoder(shade_weight=1e-3, name="encoder_c")
-    h, a1, a2 = e_c(images)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet import mnist_networks
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")  # uint8 (N, 28, 28, 1)
+    images = x[:4].astype("float32") / 255.0
+    e_c = mnist_networks.encoder(shade_weight=1e-3, name="encoder_c")
+    h, a1, a2 = e_c(images)  # h: (4, 7, 7, 32)
     ```
     """
     inputs = keras.Input(tuple(input_shape), name="images")
@@ -54,8 +59,14 @@ def decoder(code_shape: Sequence[int] = (7, 7, 32), output_channels: int = 1,
     Example:
 
     ```python
-    d_c = decoder((7, 7, 32), name="decoder_c")
-    x_hat, r1, r2 = d_c(h)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet import mnist_networks
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")  # uint8 (N, 28, 28, 1)
+    images = x[:4].astype("float32") / 255.0
+    h = mnist_networks.encoder(name="encoder_c")(images)[0]  # (4, 7, 7, 32)
+    d_c = mnist_networks.decoder((7, 7, 32), name="decoder_c")
+    x_hat, r1, r2 = d_c(h)  # x_hat: (4, 28, 28, 1)
     ```
     """
     if upsampling not in ("transposed", "unpool"):
@@ -81,7 +92,13 @@ def classifier(code_shape: Sequence[int] = (7, 7, 32), num_classes: int = 10,
     Example:
 
     ```python
-    logits = classifier()(h)
+    import lrep_zoo
+    from lrep_zoo.models.hybridnet import mnist_networks
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")  # uint8 (N, 28, 28, 1)
+    images = x[:4].astype("float32") / 255.0
+    h = mnist_networks.encoder()(images)[0]  # (4, 7, 7, 32)
+    logits = mnist_networks.classifier()(h)  # (4, 10)
     ```
     """
     inputs = keras.Input(tuple(code_shape), name="codes")
@@ -99,6 +116,9 @@ def networks(input_shape: Sequence[int] = (28, 28, 1), num_classes: int = 10,
     Example:
 
     ```python
+    from lrep_zoo.models import HybridNet
+    from lrep_zoo.models.hybridnet.mnist_networks import networks
+
     model = HybridNet(**networks(shade_weight=1e-3))
     ```
     """

@@ -6,6 +6,7 @@ Example:
 
 ```python
 import numpy as np
+from lrep_zoo.models.mixing.evaluation import chunk_scores
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, 300)
 codes = rng.normal(size=(300, 4 * 2))
@@ -27,6 +28,8 @@ def nearest_neighbour_map(features, labels) -> float:
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.mixing.evaluation import nearest_neighbour_map
     nearest_neighbour_map(np.array([[0.0], [0.1], [5.0], [5.1]]), np.array([0, 0, 1, 1]))  # 1.0
     ```
     """

@@ -7,10 +7,15 @@ chunk scores of several known factors, run collection and the ablation tables.
 Example:
 
 ```python
-data = yaleb_mixing_data("/path/to/shared/data", resolution="24x20")
+from lrep_zoo.models import MixingAutoEncoder
+from lrep_zoo.models.mixing.experiment import factor_scores, yaleb_mixing_data
+
+data = yaleb_mixing_data(resolution="24x20")    # the 48x42 npz in $LREP_ZOO_DATA_DIR
 x = data["train"]["image"]                      # uint8 (N, 24, 20, 1)
-scores = factor_scores(model, x, data["train"]["factors"],
-                       data["test"]["image"], data["test"]["factors"])
+model = MixingAutoEncoder((24, 20, 1), num_chunks=4, chunk_dim=4)  # untrained, for the API
+scores = factor_scores(model, x[:200], {k: v[:200] for k, v in data["train"]["factors"].items()},
+                       data["test"]["image"][:100],
+                       {k: v[:100] for k, v in data["test"]["factors"].items()})
 scores["factors"]["identity"]["best_nn_map"], scores["test_mse"]
 ```
 """
@@ -46,6 +51,8 @@ def yaleb_images(images, resolution: str = "48x40") -> np.ndarray:
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.mixing.experiment import yaleb_images
     small = yaleb_images(np.zeros((2, 48, 42, 1), "uint8"), "24x20")  # (2, 24, 20, 1)
     ```
     """
@@ -77,7 +84,9 @@ def yaleb_mixing_data(data_dir=None, resolution: str = "48x40") -> dict:
     Example:
 
     ```python
-    data = yaleb_mixing_data("/path/to/shared/data", "24x20")
+    from lrep_zoo.models.mixing.experiment import yaleb_mixing_data
+    data = yaleb_mixing_data(None, "24x20")  # None: $LREP_ZOO_DATA_DIR
+    data["test"]["image"].shape[1:]          # (24, 20, 1)
     ```
     """
     from lrep_zoo.data import yaleb
@@ -143,6 +152,12 @@ def transfer_pairs(factors: dict, n: int, seed: int = 0) -> tuple[np.ndarray, np
     Example:
 
     ```python
+    from lrep_zoo.models import MixingAutoEncoder
+    from lrep_zoo.models.mixing.experiment import transfer_pairs, yaleb_mixing_data
+    from lrep_zoo.models.mixing.grids import save_transfer_grid
+    data = yaleb_mixing_data(None, "24x20")
+    x_test = data["test"]["image"]
+    model = MixingAutoEncoder((24, 20, 1), num_chunks=4, chunk_dim=4)  # untrained, for the API
     t, s = transfer_pairs(data["test"]["factors"], 8)
     save_transfer_grid(model, x_test[t], x_test[s], "transfer.png")
     ```

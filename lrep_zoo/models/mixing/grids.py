@@ -3,6 +3,11 @@
 Example:
 
 ```python
+import lrep_zoo
+from lrep_zoo.models.mixing.grids import save_transfer_grid
+x_test, _ = lrep_zoo.data.load_arrays("mnist", "test")       # uint8, as the preset takes
+model = lrep_zoo.applications.MixingAutoEncoder(weights="mnist")
+targets, sources = x_test[:4], x_test[4:8]
 path = save_transfer_grid(model, targets, sources, "transfer.png")
 ```
 """
@@ -37,6 +42,10 @@ def save_transfer_grid(model, targets, sources, path: str | os.PathLike,
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.mixing.grids import save_transfer_grid
+    x_test, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    model = lrep_zoo.applications.MixingAutoEncoder(weights="mnist")
     save_transfer_grid(model, x_test[:8], x_test[8:16], "runs/mixing/transfer.png")
     ```
     """

@@ -52,9 +52,15 @@ Decoded images are in [0, 1].
 Example:
 
 ```python
+import keras
+import lrep_zoo
+from lrep_zoo.models import MixingAutoEncoder
+
+x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+mnist_images = x[:64]                                   # uint8 0..255, as the model takes
 model = MixingAutoEncoder.variant("mix_c_g", num_chunks=8, chunk_dim=16)
 model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))  # one per phase
-model.fit(mnist_images, batch_size=64, epochs=5)
+model.fit(mnist_images, batch_size=64, epochs=1, verbose=0)
 codes = model.encode(mnist_images[:8])                 # (8, 8 * 16)
 swapped = model.transfer(mnist_images[:8], mnist_images[8:16], chunk=3)
 ```
@@ -95,7 +101,10 @@ def mix_chunks(f1, f2, mask, num_chunks: int):
     Example:
 
     ```python
-    f3 = mix_chunks(f1, f2, ops.convert_to_tensor([[1.0, 0.0]]), num_chunks=2)
+    from keras import ops
+    from lrep_zoo.models.mixing.mixing_autoencoder import mix_chunks
+    f1, f2 = ops.ones((1, 4)), ops.zeros((1, 4))  # two chunks of 2
+    f3 = mix_chunks(f1, f2, ops.convert_to_tensor([[1.0, 0.0]]), num_chunks=2)  # [[1, 1, 0, 0]]
     ```
     """
     mask = ops.cast(mask, f1.dtype)
@@ -193,6 +202,7 @@ class MixingAutoEncoder(ImageInputsMixin, PresetMixin, ExportMixin, MultiPhaseMo
         Example:
 
         ```python
+        from lrep_zoo.models import MixingAutoEncoder
         mix_only = MixingAutoEncoder.variant("mix", chunk_dim=16)
         ```
         """

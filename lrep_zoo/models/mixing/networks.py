@@ -34,6 +34,8 @@ def encoder(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.mixing.networks import encoder
     enc = encoder((28, 28, 1), code_dim=64)
     codes = enc(keras.random.uniform((4, 28, 28, 1)))  # (4, 64)
     ```
@@ -55,6 +57,8 @@ def decoder(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.mixing.networks import decoder
     dec = decoder(64, (28, 28, 1))
     images = dec(keras.random.normal((4, 64)))  # (4, 28, 28, 1) in [0, 1]
     ```
@@ -82,6 +86,8 @@ def discriminator(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.mixing.networks import discriminator
     d = discriminator((28, 28, 1))
     logits = d(keras.random.uniform((4, 28, 28, 1)))  # (4, 1)
     ```
@@ -106,6 +112,8 @@ def chunk_classifier(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.mixing.networks import chunk_classifier
     c = chunk_classifier((28, 28, 1), num_chunks=8)
     x = keras.random.uniform((4, 28, 28, 1))
     logits = c([x, x, x])  # (4, 8)

@@ -53,6 +53,8 @@ class ImageClassifier(ImageInputsMixin, keras.Model):
 
     ```python
     import numpy as np
+    from lrep_zoo.models.shade.classifiers import lenet
+
     net = lenet((28, 28, 1), 10, input_range="0..255")  # an ImageClassifier
     logits = net.predict(np.zeros((2, 28, 28), "uint8"), verbose=0)  # (2, 10)
     ```
@@ -189,6 +191,9 @@ def mlp(
     Example:
 
     ```python
+    import keras
+    from lrep_zoo.models.shade.classifiers import mlp
+
     model = mlp((28, 28, 3), 10, regularizer="shade", weight=1e-3)
     model.compile(
         "sgd",
@@ -246,6 +251,8 @@ def alexnet(
     Example:
 
     ```python
+    from lrep_zoo.models.shade.classifiers import alexnet
+
     model = alexnet((28, 28, 3), 10, regularizer="shade_dropout", weight=1e-4)
     ```
     """
@@ -296,6 +303,8 @@ def lenet(
     Example:
 
     ```python
+    from lrep_zoo.models.shade.classifiers import lenet
+
     model = lenet((28, 28, 1), 10, regularizer="shade", weight=1e-3)
     ```
     """

@@ -34,6 +34,11 @@ def standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import standardiser
+
+    x_train, _ = lrep_zoo.data.load_arrays("cifar10", "train")  # uint8 (N, 32, 32, 3)
+    x_test, _ = lrep_zoo.data.load_arrays("cifar10", "test")
     prep = standardiser(x_train)
     x_train, x_test = prep(x_train), prep(x_test)
     ```
@@ -54,6 +59,11 @@ def augment(x: np.ndarray, rng: np.random.Generator, flip: bool, crop: int | Non
     Example:
 
     ```python
+    import numpy as np
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import augment
+
+    x = lrep_zoo.data.load_arrays("cifar10", "test")[0][:8]  # (n, 32, 32, c)
     augment(x, np.random.default_rng(0), flip=True, crop=28).shape  # (n, 28, 28, c)
     ```
     """
@@ -77,6 +87,9 @@ def centre_crop(x: np.ndarray, crop: int | None) -> np.ndarray:
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.shade.experiment import centre_crop
+
     centre_crop(np.zeros((2, 32, 32, 3)), 28).shape  # (2, 28, 28, 3)
     ```
     """
@@ -101,6 +114,8 @@ def build_classifier(arch: str, input_shape: tuple, num_classes: int, regularize
     Example:
 
     ```python
+    from lrep_zoo.models.shade.experiment import build_classifier
+
     build_classifier("mlp", (28, 28, 1), 10, "shade", 1e-4, hidden=(256, 256))
     ```
     """
@@ -124,7 +139,12 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> floa
     Example:
 
     ```python
-    accuracy(model, x_test, y_test)  # 0.95...
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import accuracy
+
+    model = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")  # logits, uint8 in
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")
+    accuracy(model, x_test[:1000], y_test[:1000])  # 0.95...
     ```
     """
     logits = model.predict(x, batch_size=batch_size, verbose=0)
@@ -150,9 +170,16 @@ def train_classifier(
     Example:
 
     ```python
-    model, scores, seconds = train_classifier(
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import train_classifier
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")
+    x = x.astype("float32") / 255.0  # prepared floats, as the recipes feed
+    x_train, y_train, x_val, y_val = x[:1000], y[:1000], x[1000:1500], y[1000:1500]
+    model, scores, seconds = train_classifier(  # the recipe: steps=1000
         "lenet", x_train, y_train, {"val": (x_val, y_val)}, regularizer="shade",
-        weight=1e-3, steps=1000, batch_size=100, steps_per_decay=100, hidden=(128,))
+        weight=1e-3, steps=20, batch_size=100, steps_per_decay=100, hidden=(128,))
+    scores["val"]  # validation accuracy, a fraction
     ```
     """
     import keras
@@ -211,7 +238,19 @@ def select_weights(val_accuracy: Callable[[str, float], float], regularizers: It
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import select_weights, train_classifier
+
+    x, y = lrep_zoo.data.load_arrays("mnist", "train")
+    x = x.astype("float32") / 255.0
+    evals = {"val": (x[1000:1500], y[1000:1500])}
+
+    def train(reg, w):  # one short run per candidate weight: its scores
+        return train_classifier("mlp", x[:1000], y[:1000], evals, regularizer=reg, weight=w,
+                                steps=10, batch_size=100, hidden=(64,))[1]
+
     select_weights(lambda reg, w: train(reg, w)["val"], ["shade"], {"shade": (1e-4, 1e-3)})
+    # {'shade': {'chosen': ..., 'val_accuracy': {'0.0001': ..., '0.001': ...}}}
     ```
     """
     selection = {}
@@ -241,6 +280,8 @@ def resolve_weights(grid_flag: Sequence[float] | None, weight_flags: Sequence[st
     Example:
 
     ```python
+    from lrep_zoo.models.shade.experiment import resolve_weights
+
     resolve_weights([1e-5], ["shade=1e-4"], {"shade": (1e-4, 1e-3), "entropy": (1e-4,)},
                     grid_for=["entropy"])
     # ({'shade': (0.0001, 0.001), 'entropy': (1e-05,)}, {'shade': 0.0001})
@@ -266,6 +307,13 @@ def binarized_check(model, x_eval: np.ndarray, y_eval: np.ndarray,
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.shade.experiment import binarized_check
+
+    model = lrep_zoo.applications.ShadeLeNet(weights="mnist_1000")  # logits, uint8 in
+    x_train, _ = lrep_zoo.data.load_arrays("mnist", "train")
+    x_test, y_test = lrep_zoo.data.load_arrays("mnist", "test")
+    x_test, y_test = x_test[:500], y_test[:500]
     binarized_check(model, x_test, y_test, x_fit=x_train[:2000])  # {'full': ..., 'fc1': ...}
     ```
     """
@@ -291,7 +339,14 @@ def binarized_table(runs: Sequence[dict], label: Callable[[str, list[dict]], str
     Example:
 
     ```python
-    binarized_table(results["runs"], lambda reg, runs: LABELS[reg])
+    from lrep_zoo.models.shade.experiment import LABELS, binarized_table
+
+    results = {"runs": [  # a recipe's results.json: binarized_check of each run
+        {"regularizer": "none", "seed": 0, "binarized": {"full": 0.951, "fc1": 0.902}},
+        {"regularizer": "none", "seed": 1, "binarized": {"full": 0.948, "fc1": 0.897}},
+        {"regularizer": "shade", "seed": 0, "binarized": {"full": 0.957, "fc1": 0.941}},
+    ]}
+    print(binarized_table(results["runs"], lambda reg, runs: LABELS[reg]))
     ```
     """
     from lrep_zoo.experiments import markdown_table

@@ -17,7 +17,7 @@ Example:
 ```python
 from lrep_zoo.data import yaleb
 from lrep_zoo.models.siamese import experiment
-task = experiment.yaleb_one_shot(yaleb.load_yaleb_npz("../shared/data", "48x42"))
+task = experiment.yaleb_one_shot(yaleb.load_yaleb_npz(resolution="48x42"))  # $LREP_ZOO_DATA_DIR
 sim = experiment.pixel_similarity(task["query"]["image"], task["support"]["image"])
 acc = experiment.one_shot_accuracy(sim, task["query"]["identity"],
                                    task["support"]["identity"], n_way=10)
@@ -49,6 +49,8 @@ def one_shot_accuracy(similarity, query_labels, support_labels, n_way: int,
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.siamese.experiment import one_shot_accuracy
     one_shot_accuracy(np.eye(3), [0, 1, 2], [0, 1, 2], n_way=3)  # 1.0
     ```
     """
@@ -127,6 +129,7 @@ def verification_accuracy(val_scores, val_same, test_scores, test_same) -> dict:
     Example:
 
     ```python
+    from lrep_zoo.models.siamese.experiment import verification_accuracy
     verification_accuracy([0.9, 0.1], [1, 0], [0.8, 0.3], [1, 0])["test_accuracy"]  # 1.0
     ```
     """
@@ -184,7 +187,12 @@ def train_siamese(images, labels, loss: str = "cosine", seed: int = 0, epochs: i
     Example:
 
     ```python
-    model, seconds = train_siamese(x, y, loss="koch", epochs=2, steps_per_epoch=10)
+    from lrep_zoo.data import yaleb
+    from lrep_zoo.models.siamese.experiment import train_siamese, yaleb_one_shot
+    train = yaleb_one_shot(yaleb.load_yaleb_npz(resolution="48x42"))["train"]
+    x, y = train["image"][:256], train["identity"][:256]  # uint8 (256, 48, 42), identities
+    model, seconds = train_siamese(x, y, loss="koch", epochs=1, steps_per_epoch=2,
+                                   batch_size=16, filters=(8, 16), embedding_dim=16)
     ```
     """
     import time

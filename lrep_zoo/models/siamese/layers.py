@@ -21,6 +21,8 @@ class WeightedL1Similarity(layers.Layer):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.siamese.layers import WeightedL1Similarity
     head = WeightedL1Similarity()
     logits = head(np.zeros((4, 16)), np.ones((4, 16)))  # (4,)
     ```

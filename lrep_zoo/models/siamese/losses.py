@@ -33,6 +33,8 @@ def cosine_similarity(a, b, axis: int = -1):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.siamese.losses import cosine_similarity
     cosine_similarity(np.ones((4, 8)), np.ones((4, 8)))  # four ones
     ```
     """
@@ -54,6 +56,8 @@ def cosine_contrastive_loss(cosine, same, margin: float = 0.0):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.siamese.losses import cosine_contrastive_loss
     cosine_contrastive_loss(np.array([0.5, 0.5]), np.array([1.0, 0.0]))  # [0.0625, 0.25]
     ```
     """
@@ -73,6 +77,8 @@ def koch_loss(probability, same):
     Example:
 
     ```python
+    import numpy as np
+    from lrep_zoo.models.siamese.losses import koch_loss
     koch_loss(np.array([0.9, 0.2]), np.array([1.0, 0.0]))  # [-log 0.9, -log 0.8]
     ```
     """

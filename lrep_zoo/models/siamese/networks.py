@@ -9,7 +9,10 @@
 Example:
 
 ```python
+import numpy as np
+from lrep_zoo.models.siamese.networks import conv_embedding
 f = conv_embedding((48, 42, 1), embedding_dim=64)
+codes = f(np.zeros((2, 48, 42, 1), "float32"))  # (2, 64)
 ```
 """
 
@@ -37,6 +40,7 @@ def conv_embedding(
     Example:
 
     ```python
+    from lrep_zoo.models.siamese.networks import conv_embedding
     f = conv_embedding((28, 28, 1), embedding_dim=32, filters=(16, 32))
     ```
     """

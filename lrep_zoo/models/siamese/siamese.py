@@ -22,9 +22,17 @@ highest `similarity(query, support)` (Koch et al.'s protocol);
 Example:
 
 ```python
-model = Siamese(image_shape=(48, 42, 1), loss="koch")
+import keras
+from lrep_zoo.data import yaleb
+from lrep_zoo.data.pairs import PairBatches
+from lrep_zoo.models import Siamese
+
+train = yaleb.load_yaleb_npz(resolution="48x42")["train"]     # $LREP_ZOO_DATA_DIR
+images, labels = train["image"][:256], train["identity"][:256]  # uint8 (256, 48, 42)
+model = Siamese(image_shape=(48, 42, 1), loss="koch", filters=(8, 16), embedding_dim=16)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
-model.fit(PairBatches(images, labels, batch_size=64, seed=0), epochs=10)
+model.fit(PairBatches(images, labels, batch_size=16, steps_per_epoch=2, seed=0), epochs=1,
+          verbose=0)
 codes = model.embed(images[:8])
 p_same = model.similarity(images[:8], images[8:16])
 ```
@@ -154,6 +162,10 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         Example:
 
         ```python
+        import lrep_zoo
+        from lrep_zoo.data import yaleb
+        faces = yaleb.load_yaleb_npz(resolution="48x42")["test"]["image"][:8]  # uint8
+        model = lrep_zoo.applications.Siamese(weights="yaleb")
         codes = model.embed(faces)  # (N, 64)
         ```
         """
@@ -166,6 +178,11 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         Example:
 
         ```python
+        import lrep_zoo
+        from lrep_zoo.data import yaleb
+        faces = yaleb.load_yaleb_npz(resolution="48x42")["test"]["image"]
+        queries, supports = faces[:5], faces[5:8]
+        model = lrep_zoo.applications.Siamese(weights="yaleb")
         q, s = model.embed(queries), model.embed(supports)
         matrix = model.score_embeddings(q[:, None], s[None])  # (Q, S)
         ```
@@ -180,6 +197,11 @@ class Siamese(PresetMixin, ExportMixin, SeedStateMixin, keras.Model):
         Example:
 
         ```python
+        import lrep_zoo
+        from lrep_zoo.data import yaleb
+        test = yaleb.load_yaleb_npz(resolution="48x42")["test"]["image"]
+        faces, other_faces = test[:4], test[4:8]
+        model = lrep_zoo.applications.Siamese(weights="yaleb")
         same_person = model.similarity(faces[:4], other_faces[:4]) > 0.5
         ```
         """

@@ -19,6 +19,7 @@ def lens_weight(step, lens_steps: int):
     Example:
 
     ```python
+    from lrep_zoo.models.tempered_gan.tempered_gan import lens_weight
     lens_weight(0, 1000)     # 1.0
     lens_weight(500, 1000)   # 1 - sin(pi / 4) = 0.2929
     lens_weight(2000, 1000)  # 0.0
@@ -56,11 +57,17 @@ class TemperedGAN(GAN):
     Example:
 
     ```python
+    import keras
+    import lrep_zoo
+    from lrep_zoo.models import TemperedGAN
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")   # uint8 (10000, 28, 28, 1)
+    images = x[:64].astype("float32") / 255.0            # the default input_range "0..1"
     tgan = TemperedGAN((28, 28, 1), objective="non_saturating", lens_steps=2000)
     tgan.compile(optimizer={"discriminator": keras.optimizers.Adam(2e-4, 0.5),
                             "lens": keras.optimizers.Adam(2e-4, 0.5),
                             "generator": keras.optimizers.Adam(2e-4, 0.5)})
-    tgan.fit(images, epochs=5, batch_size=64)
+    tgan.fit(images, epochs=1, batch_size=64, verbose=0)
     seen_by_d = tgan.apply_lens(images[:8])  # what the discriminator sees
     ```
     """

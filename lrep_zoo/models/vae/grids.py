@@ -38,6 +38,10 @@ def save_traversals(vae, code, path: str | os.PathLike, dims=None,
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models.vae.grids import save_traversals
+    x_test, _ = lrep_zoo.data.load_arrays("mnist", "test")
+    bvae = lrep_zoo.applications.VAE(weights="mnist")  # takes uint8 0..255 images
     save_traversals(bvae, bvae.encode(x_test[:1])[0], "traversals.png")
     ```
     """

@@ -28,7 +28,10 @@ def vae_encoder(
     Example:
 
     ```python
-    mean, log_var = vae_encoder((28, 28, 1), 16)(images)
+    import keras
+    from lrep_zoo.models.vae.networks import vae_encoder
+    images = keras.random.uniform((4, 28, 28, 1))
+    mean, log_var = vae_encoder((28, 28, 1), 16)(images)  # each (4, 16)
     ```
     """
     inputs = keras.Input(tuple(image_shape), name="images")
@@ -54,7 +57,10 @@ def vae_decoder(
     Example:
 
     ```python
-    logits = vae_decoder(16, (28, 28, 1))(z)
+    import keras
+    from lrep_zoo.models.vae.networks import vae_decoder
+    z = keras.random.normal((4, 16))
+    logits = vae_decoder(16, (28, 28, 1))(z)  # (4, 28, 28, 1)
     ```
     """
     h, w = base_size(image_shape, len(filters))

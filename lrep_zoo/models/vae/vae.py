@@ -105,14 +105,19 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
     Example:
 
     ```python
+    import lrep_zoo
+    from lrep_zoo.models import VAE
+
+    x, _ = lrep_zoo.data.load_arrays("mnist", "test")           # uint8 (10000, 28, 28, 1)
+    images = x[:128].astype("float32") / 255.0                   # the default input_range "0..1"
     vae = VAE((28, 28, 1), latent_dim=16)                       # VAE
     bvae = VAE((28, 28, 1), latent_dim=10, beta=4.0)            # beta-VAE
     cvae = VAE((28, 28, 1), capacity_max=25.0, capacity_steps=100_000, gamma=1000.0)
     idvae = VAE((28, 28, 1), latent_dim=16, bottleneck="information_dropout")
     vae.compile(optimizer="adam")
-    vae.fit(images, epochs=10, batch_size=128)
-    codes = vae.encode(images)
-    samples = vae.sample(16, seed=0)
+    vae.fit(images, epochs=1, batch_size=128, verbose=0)
+    codes = vae.encode(images)                                   # (128, 16)
+    samples = vae.sample(16, seed=0)                             # (16, 28, 28, 1) in [0, 1]
     ```
     """
 
@@ -229,6 +234,10 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         Example:
 
         ```python
+        import lrep_zoo
+        x, _ = lrep_zoo.data.load_arrays("mnist", "test")
+        vae = lrep_zoo.applications.VAE(weights="mnist")  # takes uint8 0..255 images
+        images = x[:32]
         codes = vae.encode(images)                 # (N, latent_dim)
         ```
         """
@@ -262,6 +271,8 @@ class VAE(ImageInputsMixin, PresetMixin, ExportMixin, SeedStateMixin, keras.Mode
         Example:
 
         ```python
+        import lrep_zoo
+        vae = lrep_zoo.applications.VAE(weights="mnist")
         images = vae.sample(16, seed=0)            # (16, *input_shape) in [0, 1]
         ```
         """
